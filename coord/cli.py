@@ -1,0 +1,66 @@
+"""The ``coord`` command.
+
+    coord server [--config zoo.cfg] [--port N] [--data-dir DIR] ...   run a coord server
+"""
+
+import argparse
+import sys
+
+from coord import __version__
+from coord.config import ConfigError, load
+
+
+def _server_parser(sub):
+    p = sub.add_parser("server", help="run a coord server (flags override the config file)")
+    p.add_argument("--config", help="a ZooKeeper zoo.cfg (the keys that apply are honoured)")
+    p.add_argument("--host", help="address to listen on (clientPortAddress; default 0.0.0.0)")
+    p.add_argument("--port", type=int, help="client port (clientPort; default 2181)")
+    p.add_argument("--data-dir", help="snapshots and epoch (dataDir; default ./coord-data)")
+    p.add_argument("--data-log-dir", help="write-ahead log location (dataLogDir; default data dir)")
+    p.add_argument("--tick-ms", type=int, help="tick length (tickTime; default 2000)")
+    p.add_argument("--min-session-timeout-ms", type=int, help="default 2 x tick")
+    p.add_argument("--max-session-timeout-ms", type=int, help="default 20 x tick")
+    p.add_argument("--reaper-interval-ms", type=int,
+                   help="how often empty containers and expired TTL nodes are deleted (default 60000)")
+    p.add_argument("--snapshot-every-txns", type=int,
+                   help="about this many transactions between snapshots (snapCount; default 100000)")
+    p.add_argument("--snapshot-retain-count", type=int, help="snapshots kept (default 3)")
+    p.add_argument("--4lw-whitelist", dest="four_letter_words",
+                   help="comma-separated four-letter words to answer, or '*' for all")
+    p.add_argument("--max-client-connections", type=int,
+                   help="per client address, 0 = unlimited (maxClientCnxns; default 60)")
+    p.add_argument("--super-digest", help="'super:<base64 sha1>' granting a super user")
+    p.add_argument("--no-extended-types", dest="extended_types", action="store_false", default=None,
+                   help="refuse TTL nodes (Unimplemented), like ZooKeeper without extendedTypesEnabled")
+    return p
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="coord", description="coord: a ZooKeeper-compatible "
+                                     "coordination service")
+    parser.add_argument("--version", action="version", version="coord " + __version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _server_parser(sub)
+    args = parser.parse_args(argv)
+    if args.command == "server":
+        return run_server(args)
+    return 2
+
+
+def run_server(args):
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    if overrides.get("four_letter_words") is not None:
+        overrides["four_letter_words"] = tuple(
+            w.strip() for w in overrides["four_letter_words"].split(",") if w.strip())
+    try:
+        config = load(args.config, **overrides)
+    except ConfigError as e:
+        print("coord: %s" % e, file=sys.stderr)
+        return 2
+    # Twisted is imported only here, so `coord --help` and the pure modules stay light.
+    from coord.runtime.service import run
+    return run(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

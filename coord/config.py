@@ -1,0 +1,133 @@
+"""One validated configuration object, from an operator's zoo.cfg and command-line flags.
+
+coord reads an existing ZooKeeper ``zoo.cfg`` so it can stand in for ZooKeeper without rewriting
+configuration: the keys that apply to a single coord server are honoured, ZooKeeper keys that do
+not apply are named in a warning, and flags given on the command line override the file. Units
+are in the attribute names; every timer is configurable.
+"""
+
+import dataclasses
+import os
+
+DEFAULT_MAX_FRAME_BYTES = 1048575   # jute.maxbuffer
+
+# Read-only, session-id-free words are allowed by default; cons/dump/wchc/wchp expose session ids
+# and crst/srst reset counters, so an operator opts into them (ZooKeeper's own default is srvr only).
+DEFAULT_FOUR_LETTER_WORDS = ("srvr", "ruok", "isro", "stat", "mntr", "conf", "envi", "wchs", "dirs")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+@dataclasses.dataclass
+class Config:
+    host: str = "0.0.0.0"
+    port: int = 2181
+    data_dir: str = "coord-data"
+    data_log_dir: str | None = None
+    tick_ms: int = 2000
+    min_session_timeout_ms: int | None = None     # default 2 x tick
+    max_session_timeout_ms: int | None = None     # default 20 x tick
+    four_letter_words: tuple = DEFAULT_FOUR_LETTER_WORDS
+    max_client_connections: int = 60             # per client address; 0 = unlimited
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    reaper_interval_ms: int = 60000                # container / TTL reaper (znode.container.checkIntervalMs)
+    snapshot_every_txns: int = 100000              # snapCount: roughly how many txns between snapshots
+    snapshot_retain_count: int = 3                 # autopurge.snapRetainCount
+    extended_types: bool = True                    # TTL nodes (zookeeper.extendedTypesEnabled)
+    super_digest: str | None = None                # "super:<base64 sha1>" (zookeeper.DigestAuthenticationProvider.superDigest)
+    server_id: int = 0
+    warnings: list = dataclasses.field(default_factory=list)
+
+    def finish(self):
+        """Fill derived defaults and validate; returns self."""
+        if self.min_session_timeout_ms is None:
+            self.min_session_timeout_ms = 2 * self.tick_ms
+        if self.max_session_timeout_ms is None:
+            self.max_session_timeout_ms = 20 * self.tick_ms
+        if self.data_log_dir is None:
+            self.data_log_dir = self.data_dir
+        for name in ("tick_ms", "reaper_interval_ms", "snapshot_every_txns", "snapshot_retain_count",
+                     "max_frame_bytes", "min_session_timeout_ms", "max_session_timeout_ms"):
+            if getattr(self, name) <= 0:
+                raise ConfigError("%s must be positive, got %r" % (name, getattr(self, name)))
+        if self.min_session_timeout_ms > self.max_session_timeout_ms:
+            raise ConfigError("minSessionTimeout (%d) is above maxSessionTimeout (%d)"
+                              % (self.min_session_timeout_ms, self.max_session_timeout_ms))
+        if not 0 <= self.port <= 65535:
+            raise ConfigError("clientPort %d is not a TCP port" % self.port)
+        if not 0 <= self.server_id <= 127:
+            raise ConfigError("server id must be in 0..127")
+        return self
+
+
+# zoo.cfg key -> (Config attribute, parser)
+def _int(value):
+    return int(value.strip())
+
+
+def _words(value):
+    return tuple(w.strip() for w in value.split(",") if w.strip())
+
+
+_HONOURED = {
+    "tickTime": ("tick_ms", _int),
+    "dataDir": ("data_dir", str.strip),
+    "dataLogDir": ("data_log_dir", str.strip),
+    "clientPort": ("port", _int),
+    "clientPortAddress": ("host", str.strip),
+    "minSessionTimeout": ("min_session_timeout_ms", _int),
+    "maxSessionTimeout": ("max_session_timeout_ms", _int),
+    "4lw.commands.whitelist": ("four_letter_words", _words),
+    "maxClientCnxns": ("max_client_connections", _int),
+    "snapCount": ("snapshot_every_txns", _int),
+    "autopurge.snapRetainCount": ("snapshot_retain_count", _int),
+}
+
+
+def parse_zoo_cfg(text, config=None, source="zoo.cfg"):
+    """Apply a zoo.cfg's keys to ``config`` (a new Config if None); unknown keys become warnings."""
+    config = config if config is not None else Config()
+    ignored = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ConfigError("%s line %d: expected key=value, got %r" % (source, number, raw))
+        target = _HONOURED.get(key)
+        if target is None:
+            ignored.append(key)
+            continue
+        attribute, parse = target
+        try:
+            setattr(config, attribute, parse(value))
+        except ValueError:
+            raise ConfigError("%s line %d: %s=%r is not valid" % (source, number, key, value)) from None
+    if ignored:
+        config.warnings.append("%s: these keys do not apply to coord and are ignored: %s"
+                               % (source, ", ".join(ignored)))
+    return config
+
+
+def load(config_path=None, **overrides):
+    """Config from an optional zoo.cfg, then overrides (None values are ignored)."""
+    config = Config()
+    if config_path is not None:
+        try:
+            with open(config_path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise ConfigError("cannot read config %s: %s" % (config_path, e.strerror)) from None
+        parse_zoo_cfg(text, config, source=config_path)
+        # Relative dataDir in a zoo.cfg is relative to where the server runs, as with ZooKeeper.
+    for name, value in overrides.items():
+        if value is not None:
+            setattr(config, name, value)
+    config.data_dir = os.path.abspath(config.data_dir)
+    if config.data_log_dir is not None:
+        config.data_log_dir = os.path.abspath(config.data_log_dir)
+    return config.finish()

@@ -1,0 +1,336 @@
+"""The znode tree: nodes, their Stat bookkeeping, and the deterministic ``apply``.
+
+Theory of operation
+-------------------
+``DataTree`` holds every znode in one dict keyed by full path, plus the replicated session table
+and three indexes derived from the nodes (ephemerals per session, containers, TTL nodes). The only
+way to change it is ``apply(header, txn)``: a transaction from ``txns.py`` that ``prep.py`` has
+already decided. ``apply`` has no choices to make, so every replica applying the same transactions
+in the same order holds the same tree. It returns the watch triggers the change causes, in
+ZooKeeper's order, for ``watches.py`` to turn into notifications.
+
+Stat arithmetic follows ZooKeeper's DataNode: the stored ``cversion`` is the number of children
+ever created (it is also the sequential-suffix counter) and clients see ``2 * cversion -
+numChildren``, which therefore moves on every child create *and* delete. Containers and TTL nodes
+store a marker in ``ephemeral_owner`` and report 0.
+
+Recovery over a fuzzy snapshot re-applies transactions the snapshot may already reflect; with
+``tolerant=True`` a create of an existing node overwrites it and a delete of a missing node is a
+no-op. Transactions carry absolute versions, so the result is the same as applying once.
+"""
+
+from coord.protocol.codes import EventType
+from coord.protocol.jute import (
+    Reader, write_buffer, write_int, write_long, write_ustring, write_vector,
+)
+from coord.protocol.records import ACL, Stat
+from coord.tree import acl as acls
+from coord.tree import txns as T
+from coord.tree.paths import parent_of, split_path
+
+CONTAINER_OWNER = -0x8000000000000000           # 0x8000000000000000 as a signed long
+_TTL_PREFIX = 0xFF << 56
+MAX_TTL_MS = (1 << 40) - 1
+
+
+def ttl_owner(ttl_ms):
+    """The stored ephemeral_owner of a TTL node (0xFF in the top byte, the TTL in the low bits)."""
+    return (_TTL_PREFIX | ttl_ms) - (1 << 64)
+
+
+def ttl_of(owner):
+    """TTL in ms of a TTL node's stored owner, else None."""
+    if owner < 0 and owner != CONTAINER_OWNER:
+        return owner & MAX_TTL_MS
+    return None
+
+
+NODE_CREATED = EventType.NODE_CREATED
+NODE_DELETED = EventType.NODE_DELETED
+NODE_DATA_CHANGED = EventType.NODE_DATA_CHANGED
+NODE_CHILDREN_CHANGED = EventType.NODE_CHILDREN_CHANGED
+
+
+class Node:
+    __slots__ = ("data", "acl", "czxid", "mzxid", "ctime", "mtime", "version", "cversion",
+                 "aversion", "ephemeral_owner", "pzxid", "children")
+
+    def __init__(self, data, acl, zxid, time_ms, ephemeral_owner):
+        self.data = data
+        self.acl = acl
+        self.czxid = self.mzxid = self.pzxid = zxid
+        self.ctime = self.mtime = time_ms
+        self.version = self.cversion = self.aversion = 0
+        self.ephemeral_owner = ephemeral_owner
+        self.children = set()
+
+    @property
+    def num_children(self):
+        return len(self.children)
+
+    def stat(self):
+        owner = self.ephemeral_owner
+        data = self.data
+        return Stat(self.czxid, self.mzxid, self.ctime, self.mtime, self.version,
+                    2 * self.cversion - len(self.children), self.aversion,
+                    owner if owner > 0 else 0, len(data) if data else 0,
+                    len(self.children), self.pzxid)
+
+
+class TreeCorrupt(Exception):
+    """A transaction cannot apply to this tree: the log and the tree disagree."""
+
+
+class DataTree:
+    def __init__(self):
+        self.nodes = {}
+        self.sessions = {}          # session_id -> (timeout_ms, passwd): replicated state
+        self.ephemerals = {}        # session_id -> set of paths
+        self.containers = set()
+        self.ttl_nodes = set()
+        self.last_zxid = 0
+        root = Node(b"", acls.OPEN_ACL_UNSAFE, 0, 0, 0)
+        self.nodes["/"] = root
+        # Built-in nodes are attached without counting as creates (root cversion reads -1).
+        for path, node_acl in (("/zookeeper", acls.OPEN_ACL_UNSAFE),
+                               ("/zookeeper/quota", acls.OPEN_ACL_UNSAFE),
+                               ("/zookeeper/config", acls.READ_ACL_UNSAFE)):
+            self.nodes[path] = Node(b"", node_acl, 0, 0, 0)
+            parent, name = split_path(path)
+            self.nodes[parent].children.add(name)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get(self, path):
+        return self.nodes.get(path)
+
+    def descendant_count(self, path):
+        """getAllChildrenNumber: every node below ``path`` (not counting it)."""
+        nodes = self.nodes
+        count = 0
+        stack = [path]
+        while stack:
+            current = stack.pop()
+            node = nodes[current]
+            count += len(node.children)
+            base = current if current != "/" else ""
+            stack.extend(base + "/" + name for name in node.children)
+        return count
+
+    def ephemerals_of(self, session_id):
+        return self.ephemerals.get(session_id, ())
+
+    @property
+    def node_count(self):
+        return len(self.nodes)
+
+    def approximate_data_size(self):
+        return sum(len(p) + (len(n.data) if n.data else 0) for p, n in self.nodes.items())
+
+    # -- the one way to change the tree ----------------------------------------------------------
+
+    def apply(self, header, txn, tolerant=False):
+        """Apply a decided transaction; returns the watch triggers [(event_type, path)] in order."""
+        triggers = []
+        self._apply(header, txn, triggers, tolerant)
+        if header.zxid > self.last_zxid:
+            self.last_zxid = header.zxid
+        return triggers
+
+    def _apply(self, header, txn, triggers, tolerant):
+        kind = txn.kind
+        if kind == T.SET_DATA:
+            node = self.nodes.get(txn.path)
+            if node is None:
+                if tolerant:
+                    return
+                raise TreeCorrupt("setData on missing %s" % txn.path)
+            node.data = txn.data
+            node.version = txn.version
+            node.mzxid = header.zxid
+            node.mtime = header.time_ms
+            triggers.append((NODE_DATA_CHANGED, txn.path))
+        elif kind == T.CREATE:
+            self._create(header, txn, triggers, tolerant)
+        elif kind == T.DELETE:
+            self._delete(header.zxid, txn.path, triggers, tolerant)
+        elif kind == T.SET_ACL:
+            node = self.nodes.get(txn.path)
+            if node is None:
+                if tolerant:
+                    return
+                raise TreeCorrupt("setACL on missing %s" % txn.path)
+            node.acl = txn.acl
+            node.aversion = txn.aversion
+        elif kind == T.MULTI:
+            for sub in txn.txns:
+                self._apply(header, sub, triggers, tolerant)
+        elif kind == T.CREATE_SESSION:
+            self.sessions[txn.session_id] = (txn.timeout_ms, txn.passwd)
+        elif kind == T.CLOSE_SESSION:
+            self.sessions.pop(txn.session_id, None)
+            # Sorted so every replica deletes (and notifies) in the same order.
+            for path in sorted(self.ephemerals.get(txn.session_id, ())):
+                self._delete(header.zxid, path, triggers, tolerant)
+            self.ephemerals.pop(txn.session_id, None)
+        else:
+            raise TreeCorrupt("unknown transaction %r" % (txn,))
+
+    def _create(self, header, txn, triggers, tolerant):
+        path = txn.path
+        parent_path, name = split_path(path)
+        parent = self.nodes.get(parent_path)
+        if parent is None:
+            if tolerant:
+                return
+            raise TreeCorrupt("create %s: no parent" % path)
+        existing = self.nodes.get(path)
+        node = Node(txn.data, txn.acl, header.zxid, header.time_ms, txn.ephemeral_owner)
+        if existing is not None:
+            if not tolerant:
+                raise TreeCorrupt("create %s: exists" % path)
+            # Replay over a fuzzy snapshot: later creates in the log fix up the children.
+            self._unindex(path, existing)
+            node.children = existing.children
+        self.nodes[path] = node
+        parent.children.add(name)
+        parent.cversion = txn.parent_cversion
+        parent.pzxid = header.zxid
+        self._index(path, node)
+        triggers.append((NODE_CREATED, path))
+        triggers.append((NODE_CHILDREN_CHANGED, parent_path))
+
+    def _delete(self, zxid, path, triggers, tolerant):
+        node = self.nodes.get(path)
+        if node is None or node.children:
+            if tolerant:
+                return
+            raise TreeCorrupt("delete %s: %s" % (path, "missing" if node is None else "has children"))
+        del self.nodes[path]
+        parent_path, name = split_path(path)
+        parent = self.nodes[parent_path]
+        parent.children.discard(name)
+        if zxid > parent.pzxid:
+            parent.pzxid = zxid
+        self._unindex(path, node)
+        triggers.append((NODE_DELETED, path))
+        triggers.append((NODE_CHILDREN_CHANGED, parent_path))
+
+    def _index(self, path, node):
+        owner = node.ephemeral_owner
+        if owner > 0:
+            self.ephemerals.setdefault(owner, set()).add(path)
+        elif owner == CONTAINER_OWNER:
+            self.containers.add(path)
+        elif owner < 0:
+            self.ttl_nodes.add(path)
+
+    def _unindex(self, path, node):
+        owner = node.ephemeral_owner
+        if owner > 0:
+            paths = self.ephemerals.get(owner)
+            if paths is not None:
+                paths.discard(path)
+                if not paths:
+                    del self.ephemerals[owner]
+        elif owner == CONTAINER_OWNER:
+            self.containers.discard(path)
+        elif owner < 0:
+            self.ttl_nodes.discard(path)
+
+    # -- snapshots -------------------------------------------------------------------------------
+
+    SNAPSHOT_MAGIC = b"CORDTREE"
+    SNAPSHOT_VERSION = 1
+
+    def snapshot_chunks(self, nodes_per_chunk=2000):
+        """Serialize the tree as a fuzzy snapshot, one chunk at a time.
+
+        The caller may keep applying transactions between chunks: the session table and the list
+        of paths are captured at the start, each node is written as it is when its turn comes, and
+        recovery replays the log from the zxid the snapshot started at (``apply(tolerant=True)``).
+        """
+        out = bytearray(self.SNAPSHOT_MAGIC)
+        write_int(out, self.SNAPSHOT_VERSION)
+        write_long(out, self.last_zxid)
+        sessions = list(self.sessions.items())
+        write_int(out, len(sessions))
+        for session_id, (timeout_ms, passwd) in sessions:
+            write_long(out, session_id)
+            write_int(out, timeout_ms)
+            write_buffer(out, passwd)
+        paths = list(self.nodes)
+        nodes = self.nodes
+        for start in range(0, len(paths), nodes_per_chunk):
+            for path in paths[start:start + nodes_per_chunk]:
+                node = nodes.get(path)
+                if node is None:
+                    continue
+                write_int(out, 1)
+                write_ustring(out, path)
+                write_buffer(out, node.data)
+                write_vector(out, node.acl, lambda o, a: a.serialize(o))
+                write_long(out, node.czxid)
+                write_long(out, node.mzxid)
+                write_long(out, node.ctime)
+                write_long(out, node.mtime)
+                write_int(out, node.version)
+                write_int(out, node.cversion)
+                write_int(out, node.aversion)
+                write_long(out, node.ephemeral_owner)
+                write_long(out, node.pzxid)
+            yield bytes(out)
+            out = bytearray()
+        write_int(out, 0)   # end marker
+        yield bytes(out)
+
+    @classmethod
+    def from_snapshot(cls, data):
+        """Rebuild a tree from ``snapshot_chunks`` output; returns (tree, snapshot_zxid)."""
+        reader = Reader(data)
+        magic = bytes(data[:len(cls.SNAPSHOT_MAGIC)])
+        if magic != cls.SNAPSHOT_MAGIC:
+            raise ValueError("not a coord tree snapshot")
+        reader.offset = len(cls.SNAPSHOT_MAGIC)
+        version = reader.read_int()
+        if version != cls.SNAPSHOT_VERSION:
+            raise ValueError("unsupported tree snapshot version %d" % version)
+        snapshot_zxid = reader.read_long()
+        tree = cls.__new__(cls)
+        tree.nodes = {}
+        tree.sessions = {}
+        tree.ephemerals = {}
+        tree.containers = set()
+        tree.ttl_nodes = set()
+        tree.last_zxid = snapshot_zxid
+        for _ in range(reader.read_int()):
+            session_id = reader.read_long()
+            tree.sessions[session_id] = (reader.read_int(), reader.read_buffer())
+        nodes = tree.nodes
+        while reader.read_int() == 1:
+            path = reader.read_ustring()
+            node = Node.__new__(Node)
+            node.data = reader.read_buffer()
+            node.acl = tuple(reader.read_vector(ACL.deserialize) or ())
+            node.czxid = reader.read_long()
+            node.mzxid = reader.read_long()
+            node.ctime = reader.read_long()
+            node.mtime = reader.read_long()
+            node.version = reader.read_int()
+            node.cversion = reader.read_int()
+            node.aversion = reader.read_int()
+            node.ephemeral_owner = reader.read_long()
+            node.pzxid = reader.read_long()
+            node.children = set()
+            if path != "/":
+                parent = nodes.get(parent_of(path))
+                if parent is None:
+                    # Fuzzy snapshot: the parent was deleted and re-created while serializing;
+                    # both creates come after the snapshot's zxid and the log replays them.
+                    continue
+                parent.children.add(split_path(path)[1])
+            nodes[path] = node
+            tree._index(path, node)
+        if "/" not in nodes:
+            raise ValueError("tree snapshot has no root")
+        return tree, snapshot_zxid

@@ -1,0 +1,213 @@
+"""Prep: a write request becomes a transaction with nothing left to decide.
+
+Theory of operation
+-------------------
+Each ``prep_*`` function checks a request against a *view* of the tree in the order ZooKeeper's
+PrepRequestProcessor does (the order decides which error a client sees when several apply), then
+returns the transaction ``DataTree.apply`` will execute. Errors are raised as ``OpError(code)``.
+
+The view is the ``DataTree`` itself for a single operation. For a multi it is a ``MultiView``: an
+overlay recording what the earlier operations of the same multi will have done, so that every op
+sees its predecessors' effects (create ``/a`` then ``/a/b``) while the tree stays untouched until
+the whole multi has passed. Views answer ``get(path)`` with an object carrying ``version``,
+``cversion`` (the stored child-create counter), ``aversion``, ``acl``, ``ephemeral_owner`` and
+``num_children``.
+"""
+
+from coord.protocol.codes import CreateMode, Err, OpCode
+from coord.tree import acl as acls
+from coord.tree.datatree import CONTAINER_OWNER, MAX_TTL_MS, ttl_owner
+from coord.tree.paths import is_valid_path
+from coord.tree.txns import CreateTxn, DeleteTxn, SetACLTxn, SetDataTxn
+
+# The built-in nodes cannot be deleted (ZKDatabase.isSpecialPath).
+PROTECTED_PATHS = frozenset({"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"})
+
+INT32_MAX = 2**31 - 1
+
+
+class OpError(Exception):
+    """A request fails with a ZooKeeper error code."""
+
+    def __init__(self, code, path=None):
+        super().__init__(code, path)
+        self.code = code
+        self.path = path
+
+
+class PrepContext:
+    """Who is asking, and the decisions prep may not make itself (time)."""
+
+    __slots__ = ("session_id", "identities", "time_ms", "extended_types")
+
+    def __init__(self, session_id, identities, time_ms, extended_types=True):
+        self.session_id = session_id
+        self.identities = identities
+        self.time_ms = time_ms
+        self.extended_types = extended_types
+
+
+def _next_version(current):
+    # Versions are int32 and wrap, as in ZooKeeper.
+    return -2**31 if current == INT32_MAX else current + 1
+
+
+def _check_version(current, expected, path):
+    if expected != -1 and expected != current:
+        raise OpError(Err.BAD_VERSION, path)
+    return _next_version(current)
+
+
+def _parent_for(path, protect):
+    """The parent path, after the cheap checks ZooKeeper makes first (slash, NUL, protected)."""
+    cut = path.rfind("/") if path else -1
+    if cut == -1 or "\0" in path or (protect and path in PROTECTED_PATHS):
+        raise OpError(Err.BAD_ARGUMENTS, path)
+    return path[:cut] or "/"
+
+
+def _require(view, path):
+    node = view.get(path)
+    if node is None:
+        raise OpError(Err.NO_NODE, path)
+    return node
+
+
+def _check_acl(node, perm, ctx, path):
+    if not acls.allowed(node.acl, perm, ctx.identities):
+        raise OpError(Err.NO_AUTH, path)
+
+
+def _fixup_acl(acl, ctx, path):
+    try:
+        return acls.fixup_acl(acl, ctx.identities)
+    except acls.InvalidACL:
+        raise OpError(Err.INVALID_ACL, path) from None
+
+
+def prep_create(view, opcode, request, ctx):
+    path = request.path or ""
+    try:
+        mode = CreateMode(request.flags)
+    except ValueError:
+        raise OpError(Err.BAD_ARGUMENTS, path) from None
+    is_ttl = mode in (CreateMode.PERSISTENT_WITH_TTL, CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL)
+    ttl_ms = request.ttl if opcode == OpCode.CREATE_TTL else -1
+    if is_ttl and not ctx.extended_types:
+        raise OpError(Err.UNIMPLEMENTED, path)
+    if is_ttl:
+        if not 0 < ttl_ms <= MAX_TTL_MS:
+            raise OpError(Err.BAD_ARGUMENTS, path)
+    elif ttl_ms >= 0:
+        raise OpError(Err.BAD_ARGUMENTS, path)
+    parent_path = _parent_for(path, protect=False)
+    acl = _fixup_acl(request.acl, ctx, path)
+    parent = _require(view, parent_path)
+    _check_acl(parent, acls.CREATE, ctx, path)
+    if mode in (CreateMode.PERSISTENT_SEQUENTIAL, CreateMode.EPHEMERAL_SEQUENTIAL,
+                CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL):
+        path = "%s%010d" % (path, parent.cversion)
+    if not is_valid_path(path):
+        raise OpError(Err.BAD_ARGUMENTS, path)
+    if view.get(path) is not None:
+        raise OpError(Err.NODE_EXISTS, path)
+    if parent.ephemeral_owner > 0:
+        raise OpError(Err.NO_CHILDREN_FOR_EPHEMERALS, path)
+    if mode in (CreateMode.EPHEMERAL, CreateMode.EPHEMERAL_SEQUENTIAL):
+        owner = ctx.session_id
+    elif mode == CreateMode.CONTAINER:
+        owner = CONTAINER_OWNER
+    elif is_ttl:
+        owner = ttl_owner(ttl_ms)
+    else:
+        owner = 0
+    return CreateTxn(path, request.data, acl, owner, _next_version(parent.cversion))
+
+
+def prep_delete(view, request, ctx):
+    path = request.path or ""
+    parent = _require(view, _parent_for(path, protect=True))
+    _check_acl(parent, acls.DELETE, ctx, path)
+    node = _require(view, path)
+    _check_version(node.version, request.version, path)
+    if node.num_children:
+        raise OpError(Err.NOT_EMPTY, path)
+    return DeleteTxn(path)
+
+
+def prep_set_data(view, request, ctx):
+    path = request.path or ""
+    if not is_valid_path(path):
+        raise OpError(Err.BAD_ARGUMENTS, path)
+    node = _require(view, path)
+    _check_acl(node, acls.WRITE, ctx, path)
+    return SetDataTxn(path, request.data, _check_version(node.version, request.version, path))
+
+
+def prep_set_acl(view, request, ctx):
+    path = request.path or ""
+    if not is_valid_path(path):
+        raise OpError(Err.BAD_ARGUMENTS, path)
+    acl = _fixup_acl(request.acl, ctx, path)
+    node = _require(view, path)
+    _check_acl(node, acls.ADMIN, ctx, path)
+    return SetACLTxn(path, acl, _check_version(node.aversion, request.version, path))
+
+
+def prep_check(view, request, ctx):
+    """check (only inside multi): passes or raises; it produces no transaction."""
+    path = request.path or ""
+    if not is_valid_path(path):
+        raise OpError(Err.BAD_ARGUMENTS, path)
+    node = _require(view, path)
+    _check_acl(node, acls.READ, ctx, path)
+    _check_version(node.version, request.version, path)
+
+
+class _Pending:
+    __slots__ = ("version", "cversion", "aversion", "acl", "ephemeral_owner", "num_children")
+
+    def __init__(self, version, cversion, aversion, acl, ephemeral_owner, num_children):
+        self.version = version
+        self.cversion = cversion
+        self.aversion = aversion
+        self.acl = acl
+        self.ephemeral_owner = ephemeral_owner
+        self.num_children = num_children
+
+
+class MultiView:
+    """The tree as the next op of a multi will find it (ZooKeeper's outstanding ChangeRecords)."""
+
+    def __init__(self, tree):
+        self._tree = tree
+        self._changed = {}   # path -> _Pending, or None when deleted earlier in the multi
+
+    def get(self, path):
+        if path in self._changed:
+            return self._changed[path]
+        return self._tree.get(path)
+
+    def _pending(self, path):
+        node = self.get(path)
+        if not isinstance(node, _Pending):
+            node = _Pending(node.version, node.cversion, node.aversion, node.acl,
+                            node.ephemeral_owner, node.num_children)
+            self._changed[path] = node
+        return node
+
+    def note(self, txn):
+        """Record the effect of a prepared transaction for the ops after it."""
+        if isinstance(txn, CreateTxn):
+            parent = self._pending(_parent_for(txn.path, protect=False))
+            parent.cversion = txn.parent_cversion
+            parent.num_children += 1
+            self._changed[txn.path] = _Pending(0, 0, 0, txn.acl, txn.ephemeral_owner, 0)
+        elif isinstance(txn, DeleteTxn):
+            parent = self._pending(_parent_for(txn.path, protect=False))
+            parent.num_children -= 1
+            self._changed[txn.path] = None
+        elif isinstance(txn, SetDataTxn):
+            self._pending(txn.path).version = txn.version
+        elif isinstance(txn, SetACLTxn):
+            self._pending(txn.path).aversion = txn.aversion
