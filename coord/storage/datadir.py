@@ -171,6 +171,9 @@ class DataDir:
         newest_recovered_zxid = max(self.snapshot_zxid, recovered.last_zxid)
         self._persist_epoch(max(stored_epoch, newest_recovered_zxid >> 32) + 1)
         self.last_zxid = max(newest_recovered_zxid, self.epoch << 32)
+        # Nothing exists between the last logged record and the new epoch's floor: a read
+        # tagged with last_zxid is already durable and must not wait for a write.
+        self.wal.skip_to(self.last_zxid)
 
     def _read_epoch(self) -> int:
         path = os.path.join(self.data_dir, EPOCH_FILE_NAME)
@@ -191,8 +194,13 @@ class DataDir:
         self.epoch = epoch
 
     def next_epoch(self) -> int:
-        """Persist and return a new epoch (for when this run's zxid counter nears 2**32); blocking."""
+        """Persist and return a new epoch (for when this run's zxid counter nears 2**32); blocking.
+
+        Call it with every appended record written; the log's floor moves to ``epoch << 32``.
+        """
         self._persist_epoch(self.epoch + 1)
+        self.wal.skip_to(self.epoch << 32)
+        self.last_zxid = self.epoch << 32
         return self.epoch
 
     def new_snapshot(self, zxid: int) -> snapshots.SnapshotWriter:

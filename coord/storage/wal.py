@@ -219,7 +219,7 @@ class WriteAheadLog:
 
     @property
     def durable_zxid(self) -> int:
-        """The highest zxid written and fsynced (0 for an empty log)."""
+        """Every record with a zxid up to this one is durable (0 for an empty log; see skip_to)."""
         return self._durable_zxid
 
     @property
@@ -242,6 +242,20 @@ class WriteAheadLog:
         self._pending_count += 1
         self._pending_bytes += len(header) + len(payload)
         self._last_appended_zxid = zxid
+
+    def skip_to(self, zxid: int) -> None:
+        """Raise ``durable_zxid`` and the append floor to ``zxid`` without writing anything.
+
+        For a new epoch: no record between the last logged one and ``epoch << 32`` exists, so
+        everything up to it is as durable as it will ever be, and a reply tagged with it need not
+        wait for a write. Requires every appended record to be written already.
+        """
+        if self._last_appended_zxid != self._durable_zxid or self._pending_count:
+            raise ValueError("skip_to needs every appended record to be durable first")
+        if zxid < self._durable_zxid:
+            raise ValueError(f"skip_to({zxid:#x}) would move back from {self._durable_zxid:#x}")
+        self._last_appended_zxid = zxid
+        self._durable_zxid = zxid
 
     @property
     def pending_count(self) -> int:
