@@ -300,9 +300,9 @@ class CoordNode:
 
     async def _snapshot(self):
         tree = self.core.tree
-        start_zxid = tree.last_zxid
+        start_zxid, pieces = tree.snapshot()
         chunks = []
-        for chunk in tree.snapshot_chunks():
+        for chunk in pieces:
             chunks.append(chunk)
             # Let requests in between slices: the snapshot is fuzzy and recovery replays the log.
             await task.deferLater(self.reactor, 0, lambda: None)

@@ -194,8 +194,11 @@ class DataTree:
             node.children = existing.children
         self.nodes[path] = node
         parent.children.add(name)
-        parent.cversion = txn.parent_cversion
-        parent.pzxid = header.zxid
+        # On replay the snapshot may already hold a later child count (and pzxid): keep it, as
+        # ZooKeeper does. In normal operation parent_cversion is always the current count + 1.
+        if not tolerant or txn.parent_cversion > parent.cversion:
+            parent.cversion = txn.parent_cversion
+            parent.pzxid = header.zxid
         self._index(path, node)
         triggers.append((NODE_CREATED, path))
         triggers.append((NODE_CHILDREN_CHANGED, parent_path))
@@ -204,6 +207,11 @@ class DataTree:
         node = self.nodes.get(path)
         if node is None or node.children:
             if tolerant:
+                # Replay over a fuzzy snapshot that already lacks the node: the parent's pzxid
+                # must still move, as it did when this delete first happened.
+                parent = self.nodes.get(parent_of(path)) if node is None else None
+                if parent is not None and zxid > parent.pzxid:
+                    parent.pzxid = zxid
                 return
             raise TreeCorrupt("delete %s: %s" % (path, "missing" if node is None else "has children"))
         del self.nodes[path]
@@ -243,12 +251,12 @@ class DataTree:
     SNAPSHOT_MAGIC = b"CORDTREE"
     SNAPSHOT_VERSION = 1
 
-    def snapshot_chunks(self, nodes_per_chunk=2000):
-        """Serialize the tree as a fuzzy snapshot, one chunk at a time.
+    def snapshot(self, nodes_per_chunk=2000):
+        """Start a fuzzy snapshot: returns (zxid it starts at, iterator of byte chunks).
 
         The caller may keep applying transactions between chunks: the session table and the list
-        of paths are captured at the start, each node is written as it is when its turn comes, and
-        recovery replays the log from the zxid the snapshot started at (``apply(tolerant=True)``).
+        of paths are captured now, each node is written as it is when its turn comes, and recovery
+        replays the log from the returned zxid on (``apply(tolerant=True)``).
         """
         out = bytearray(self.SNAPSHOT_MAGIC)
         write_int(out, self.SNAPSHOT_VERSION)
@@ -259,7 +267,9 @@ class DataTree:
             write_long(out, session_id)
             write_int(out, timeout_ms)
             write_buffer(out, passwd)
-        paths = list(self.nodes)
+        return self.last_zxid, self._snapshot_nodes(out, list(self.nodes), nodes_per_chunk)
+
+    def _snapshot_nodes(self, out, paths, nodes_per_chunk):
         nodes = self.nodes
         for start in range(0, len(paths), nodes_per_chunk):
             for path in paths[start:start + nodes_per_chunk]:
@@ -286,7 +296,7 @@ class DataTree:
 
     @classmethod
     def from_snapshot(cls, data):
-        """Rebuild a tree from ``snapshot_chunks`` output; returns (tree, snapshot_zxid)."""
+        """Rebuild a tree from ``snapshot`` chunks; returns (tree, snapshot_zxid)."""
         reader = Reader(data)
         magic = bytes(data[:len(cls.SNAPSHOT_MAGIC)])
         if magic != cls.SNAPSHOT_MAGIC:
