@@ -10,7 +10,8 @@ bytes it returns), and feeds whatever it reads to ``receive_data(data)``, which 
     WatchNotification(zxid, event)               xid -1; ZooKeeper 3.8 sends zxid -1
     PingReply(zxid)                              xid -2
 
-Xids (docs §5.1): ordinary requests get 1, 2, 3, ... (wrapping from 2**31-1 back to 1); PING uses
+Xids (docs §5.1): ordinary requests get ``first_xid`` (default 1), then +1 each, wrapping from
+2**31-1 back to 1 (Java and kazoo start at 1, the C client at a clock-derived number); PING uses
 -2, AUTH -4, SET_WATCHES / SET_WATCHES2 -8.  Replies must come back in request order: every request
 except PING is queued FIFO, and a reply must match the head of that queue, or it is the server's
 fault (``RemoteProtocolError``, "xid out of order", as the Java client and kazoo treat it).  Two
@@ -114,7 +115,9 @@ _ENCODING_ERRORS = (struct.error, UnicodeError, TypeError, AttributeError, Value
 class ClientConnection:
     """Encode what a client sends; decode and match what the server answers."""
 
-    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, first_xid: int = 1) -> None:
+        if not 1 <= first_xid <= _MAX_XID:
+            raise LocalProtocolError(f"first_xid must be in 1..{_MAX_XID}, not {first_xid}")
         self.max_frame_bytes = max_frame_bytes
         self.state = ClientConnectionState.IDLE
         self.last_zxid_seen = 0
@@ -126,7 +129,7 @@ class ClientConnection:
         self.pings_outstanding = 0
         self._frames = FrameDecoder(max_frame_bytes)
         self._pending: collections.deque[tuple[int, int]] = collections.deque()  # (xid, opcode)
-        self._last_xid = 0
+        self._last_xid = first_xid - 1  # the C client starts from a clock-derived xid
         self._close_requested = False
 
     @property

@@ -17,9 +17,11 @@ Optional trailing fields.  ``ConnectRequest.read_only`` / ``ConnectResponse.read
 Multi (docs §7).  ``MultiRequest.ops`` is a tuple of ``(opcode, request_record)``; on the wire
 each op is ``MultiHeader(opcode, done=False, err=-1)`` + record, then a terminator
 ``MultiHeader(-1, True, -1)``.  Decoding refuses, with ``RemoteProtocolError(MARSHALLING_ERROR)``,
-an op type that cannot appear in a multi, a create whose flags are not a CreateMode, and a mix of
-read ops (getData, getChildren: multiRead) and write ops (everything else: multi), exactly as
-``MultiOperationRecord.deserialize`` does.  Which kind a decoded request is: ``is_read``
+an op type that cannot appear in a multi and a mix of read ops (getData, getChildren: multiRead)
+and write ops (everything else: multi), as ``MultiOperationRecord.deserialize`` does.  Create
+flags are *not* checked here: ZooKeeper 3.8.0 (our reference) answers a bad flag inside a multi
+with a per-op BadArguments result, while 3.8.6+ refuses the whole request with MarshallingError;
+that choice belongs to the server.  Which kind a decoded request is: ``is_read``
 (an empty request is neither; ``is_read`` is then False).  Whether the kind matches the outer
 opcode (MULTI vs MULTI_READ) is checked by ``ServerConnection``, which knows that opcode.
 ``MultiResponse.results`` is a tuple of ``(opcode, record_or_None)`` for successes and
@@ -33,7 +35,7 @@ empty body).
 import struct
 from typing import NamedTuple
 
-from .codes import CreateMode, Err, OpCode
+from .codes import Err, OpCode
 from .errors import RemoteProtocolError
 from .jute import (
     INT_STRUCT,
@@ -837,9 +839,6 @@ MULTI_OP_REQUEST_RECORDS: dict[int, type] = {
 }
 MULTI_READ_OPS = frozenset({OpCode.GET_CHILDREN, OpCode.GET_DATA})
 MULTI_WRITE_OPS = frozenset(MULTI_OP_REQUEST_RECORDS) - MULTI_READ_OPS
-# Creates whose flags Java validates while decoding the multi (createTTL's are checked later).
-_MULTI_FLAG_CHECKED_OPS = frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER})
-_VALID_CREATE_FLAGS = frozenset(CreateMode)
 
 # Result type -> success record inside a MultiResponse (None: no body).  ERROR is handled apart.
 MULTI_RESULT_RECORDS: dict[int, type | None] = {
@@ -888,10 +887,6 @@ class MultiRequest(NamedTuple):
                 seen_read = True
             else:
                 seen_write = True
-                if op_type in _MULTI_FLAG_CHECKED_OPS and record.flags not in _VALID_CREATE_FLAGS:
-                    raise RemoteProtocolError(
-                        f"invalid create flags {record.flags} in multi", Err.MARSHALLING_ERROR
-                    )
             if seen_read and seen_write:
                 raise RemoteProtocolError(
                     "multi mixes read and write operations", Err.MARSHALLING_ERROR
