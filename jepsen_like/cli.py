@@ -1,0 +1,216 @@
+"""``python -m jepsen_like check|report``: the command line over the checkers and the report.
+
+Exit codes (``check``): 0 linearizable / valid, 1 not, 2 unknown (a budget ran out, or nothing to
+check). 64 for a bad command line and 65 for a history that cannot be read, so a wrapper script can
+never mistake a typo for a verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from jepsen_like.checker.ids import check_sequential_ids
+from jepsen_like.checker.linearizability import Budget, LinearizabilityResult, check_linearizability
+from jepsen_like.checker.locks import check_lock
+from jepsen_like.checker.models import FAILED_CAS_CHOICES, MODELS, Model, ModelError, make_model
+from jepsen_like.checker.result import CheckResult
+from jepsen_like.checker.sessions import check_session_guarantees
+from jepsen_like.checker.sets import check_set
+from jepsen_like.formats import FORMAT_DEFAULTS, FORMATS, read_history
+from jepsen_like.formats.edn import EdnSyntaxError
+from jepsen_like.history import History, HistoryError
+
+EXIT_USAGE = 64
+EXIT_DATA_ERROR = 65
+
+OTHER_CHECKERS = {
+    "set": check_set,
+    "sequential-ids": check_sequential_ids,
+    "lock": check_lock,
+    "session-guarantees": check_session_guarantees,
+}
+CHECKERS = ("linearizability", *OTHER_CHECKERS)
+
+# Which register-like options each model takes (the rest of a format's defaults do not apply to it).
+_MODEL_OPTIONS = {
+    "register": ("initial", "nil_read_is_wildcard", "failed_cas"),
+    "cas-register": ("initial", "nil_read_is_wildcard", "failed_cas"),
+    "multi-register": ("initial", "nil_read_is_wildcard"),
+    "kv": ("partitioned",),
+    "mutex": (),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parse_value(text: str) -> Any:
+    """``--initial`` takes JSON (``0``, ``"a"``, ``null``) or EDN's ``nil``; anything else is a string."""
+    if text == "nil":
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _add_history_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=FORMATS, default="jsonl", help="history file format (default jsonl)")
+
+
+def _add_checker_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("checking")
+    group.add_argument("--checker", choices=CHECKERS, default=None,
+                       help="which check (default linearizability, or the history header's 'checker')")
+    group.add_argument("--model", choices=sorted(MODELS), help="model for linearizability (default: the header's)")
+    group.add_argument("--initial", type=_parse_value, metavar="VALUE",
+                       help="register start value, JSON or nil (format default: nil; knossos: 0)")
+    wildcard = group.add_mutually_exclusive_group()
+    wildcard.add_argument("--nil-read-is-wildcard", dest="nil_read_is_wildcard", action="store_true", default=None,
+                          help="a read of nil matches any value (Knossos; default for --format knossos)")
+    wildcard.add_argument("--exact-nil-reads", dest="nil_read_is_wildcard", action="store_false",
+                          help="a read of nil means the register held nil")
+    group.add_argument("--failed-cas", choices=FAILED_CAS_CHOICES,
+                       help="a failed cas never happened, or ran with a failed compare (porcupine default)")
+    group.add_argument("--unpartitioned", action="store_true", help="kv: check the whole map as one object")
+    group.add_argument("--time-budget-s", type=float, default=60.0, help="give up with 'unknown' after this long")
+    group.add_argument("--max-memo-entries", type=int, default=2_000_000,
+                       help="give up on a key with 'unknown' once the search memo holds this many configurations")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m jepsen_like", description="Check and report on Jepsen-style histories.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = commands.add_parser("check", help="check a history; prints the verdict first, exits 0/1/2")
+    check.add_argument("file", type=Path)
+    _add_history_arguments(check)
+    _add_checker_arguments(check)
+    check.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+
+    report = commands.add_parser("report", help="render timeline, plots and summary into RUN_DIR")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.add_argument("--history", type=Path, help="history file (default RUN_DIR/history.jsonl)")
+    _add_history_arguments(report)
+    _add_checker_arguments(report)
+    report.add_argument("--title", help="page title (default: the history's file name)")
+    return parser
+
+
+def build_model(args: argparse.Namespace, history: History) -> Model:
+    """The model named on the command line or in the history header, with the format's defaults
+    for options not given explicitly."""
+    name = args.model or history.metadata.get("model")
+    if name is None:
+        raise _UsageError("no --model given and the history header names none")
+    if name not in MODELS:
+        raise _UsageError(f"unknown model {name!r}")
+    options: dict[str, Any] = dict(FORMAT_DEFAULTS[args.format])
+    options.update(history.metadata.get("model_options") or {})
+    if args.initial is not None:
+        options["initial"] = args.initial
+    if args.nil_read_is_wildcard is not None:
+        options["nil_read_is_wildcard"] = args.nil_read_is_wildcard
+    if args.failed_cas is not None:
+        options["failed_cas"] = args.failed_cas
+    if args.unpartitioned:
+        options["partitioned"] = False
+    accepted = _MODEL_OPTIONS[name]
+    for explicit, given in (("initial", args.initial is not None), ("nil_read_is_wildcard", args.nil_read_is_wildcard
+                            is not None), ("failed_cas", args.failed_cas is not None),
+                            ("partitioned", args.unpartitioned)):
+        if given and explicit not in accepted:
+            raise _UsageError(f"the {name} model takes no {explicit.replace('_', '-')} option")
+    return make_model(name, **{key: value for key, value in options.items() if key in accepted})
+
+
+def run_check(args: argparse.Namespace, history: History) -> LinearizabilityResult | CheckResult:
+    checker = args.checker or history.metadata.get("checker") or "linearizability"
+    if checker not in CHECKERS:
+        raise _UsageError(f"unknown checker {checker!r}")
+    operations = history.operations()
+    if checker == "linearizability":
+        model = build_model(args, history)
+        budget = Budget(time_s=args.time_budget_s, max_memo_entries=args.max_memo_entries)
+        return check_linearizability(operations, model, budget)
+    return OTHER_CHECKERS[checker](operations)
+
+
+def _result_json(result: LinearizabilityResult | CheckResult) -> dict[str, Any]:
+    if isinstance(result, CheckResult):
+        return {"checker": result.checker, "verdict": result.verdict, "summary": result.summary,
+                "counts": result.counts, "problems": result.problems}
+    data: dict[str, Any] = {
+        "checker": "linearizability",
+        "verdict": result.verdict,
+        "model": repr(result.model),
+        "reason": result.reason,
+        "operations": result.operations_checked,
+        "partitions": result.partitions_total,
+        "elapsed_s": round(result.elapsed_s, 3),
+    }
+    if result.counterexample is not None:
+        example = result.counterexample
+        data["counterexample"] = {
+            "key": example.key,
+            "failing_op": example.failing_op.id,
+            "window_ops": [op.id for op in example.window],
+            "open_ops": [op.id for op in example.open_ops],
+            "window_events": [example.window_start_index, example.window_end_index],
+            "states": [result.model.describe_state(config.state) for config in example.configurations],
+            "text": example.render(result.model),
+        }
+    return data
+
+
+def _load(args: argparse.Namespace, path: Path) -> History:
+    history = read_history(path, args.format)
+    if history.truncated_tail:
+        print(f"note: {path} ends in a torn line (the run was killed while writing); it was ignored", file=sys.stderr)
+    return history
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            history = _load(args, args.file)
+            result = run_check(args, history)
+            if args.json:
+                print(json.dumps(_result_json(result), indent=2, default=repr))
+            else:
+                print(result.render())
+            return result.exit_code
+        from jepsen_like.report import render_report  # matplotlib is only needed here
+
+        path = args.history or args.run_dir / "history.jsonl"
+        history = _load(args, path)
+        check = None
+        if args.model or args.checker or history.metadata.get("model") or history.metadata.get("checker"):
+            check = run_check(args, history)
+        args.run_dir.mkdir(parents=True, exist_ok=True)
+        report = render_report(history, args.run_dir, check=check, title=args.title or path.name,
+                               history_format=args.format)
+        print(report.summary)
+        print(f"\nwrote {', '.join(str(p) for p in report.files)}")
+        return 0
+    except _UsageError as problem:
+        print(f"python -m jepsen_like: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except (HistoryError, EdnSyntaxError, ModelError, UnicodeDecodeError) as problem:
+        print(f"python -m jepsen_like: cannot use this history: {problem}", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as problem:
+        print(f"python -m jepsen_like: {problem}", file=sys.stderr)
+        return EXIT_DATA_ERROR
