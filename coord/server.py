@@ -112,6 +112,14 @@ class Connection:
         self.timeout_ms = 0
 
 
+def _user_name():
+    try:
+        import pwd
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return os.environ.get("USER", "")
+
+
 def _null_log(level, message):
     pass
 
@@ -370,9 +378,11 @@ class ServerCore:
                 node = tree.get(sub.path)
                 per_op.append(node.stat() if node is not None else None)
         trigger = self.watches.trigger
-        for event_type, path in triggers:
+        allowed = acls.allowed
+        for event_type, path, node_acl in triggers:
             for watcher in trigger(event_type, path):
-                if not watcher.closed:
+                # A watcher that cannot READ the node is not told (its one-shot watch is spent).
+                if not watcher.closed and allowed(node_acl, acls.READ, watcher.identities):
                     self._notify(watcher, zxid, event_type, path)
         return zxid
 
@@ -439,7 +449,8 @@ class ServerCore:
                 results.append((OpCode.CHECK, None))
                 continue
             stat = next(stat_iter)
-            if opcode == OpCode.CREATE:
+            if opcode == OpCode.CREATE or opcode == OpCode.CREATE2:
+                # ZooKeeper 3.8 answers create2 inside a multi with a plain create result.
                 results.append((OpCode.CREATE, R.CreateResponse(txn.path)))
             elif opcode in _CREATE_OPS:
                 results.append((OpCode.CREATE2, R.Create2Response(txn.path, stat)))
@@ -807,6 +818,8 @@ class ServerCore:
             ("os.name", platform.system()),
             ("os.arch", platform.machine()),
             ("os.version", platform.release()),
+            ("user.name", _user_name()),
+            ("user.home", os.path.expanduser("~")),
             ("user.dir", os.getcwd()),
         ]
         return "Environment:\n" + "".join("%s=%s\n" % row for row in rows)

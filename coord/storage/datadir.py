@@ -115,6 +115,11 @@ class DataDir:
             raise
         return self
 
+    @property
+    def recovered_snapshot(self) -> tuple[int, bytes] | None:
+        """(snapshot_zxid, snapshot_bytes) of the snapshot recovery used, None if there was none."""
+        return None if self.snapshot_bytes is None else (self.snapshot_zxid, self.snapshot_bytes)
+
     def _lock(self, directory: str) -> None:
         path = os.path.join(directory, LOCK_FILE_NAME)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)

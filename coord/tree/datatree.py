@@ -98,11 +98,14 @@ class DataTree:
             self.nodes[path] = Node(b"", node_acl, 0, 0, 0)
             parent, name = split_path(path)
             self.nodes[parent].children.add(name)
+        # ZooKeeper gives the config node its ACL with setACL(version=-1), which stores -1.
+        self.nodes["/zookeeper/config"].aversion = -1
 
     # -- reads ----------------------------------------------------------------------------------
 
     def get(self, path):
-        return self.nodes.get(path)
+        # ZooKeeper stores the root under "" as well, so reads of the empty path answer for it.
+        return self.nodes.get(path or "/")
 
     def descendant_count(self, path):
         """getAllChildrenNumber: every node below ``path`` (not counting it)."""
@@ -130,7 +133,11 @@ class DataTree:
     # -- the one way to change the tree ----------------------------------------------------------
 
     def apply(self, header, txn, tolerant=False):
-        """Apply a decided transaction; returns the watch triggers [(event_type, path)] in order."""
+        """Apply a decided transaction; returns its watch triggers in order.
+
+        Each trigger is ``(event_type, path, acl)``: the ACL a watcher must be able to READ to be
+        told (the node's own, or the parent's for NodeChildrenChanged), as ZooKeeper checks.
+        """
         triggers = []
         self._apply(header, txn, triggers, tolerant)
         if header.zxid > self.last_zxid:
@@ -149,7 +156,7 @@ class DataTree:
             node.version = txn.version
             node.mzxid = header.zxid
             node.mtime = header.time_ms
-            triggers.append((NODE_DATA_CHANGED, txn.path))
+            triggers.append((NODE_DATA_CHANGED, txn.path, node.acl))
         elif kind == T.CREATE:
             self._create(header, txn, triggers, tolerant)
         elif kind == T.DELETE:
@@ -200,8 +207,8 @@ class DataTree:
             parent.cversion = txn.parent_cversion
             parent.pzxid = header.zxid
         self._index(path, node)
-        triggers.append((NODE_CREATED, path))
-        triggers.append((NODE_CHILDREN_CHANGED, parent_path))
+        triggers.append((NODE_CREATED, path, node.acl))
+        triggers.append((NODE_CHILDREN_CHANGED, parent_path, parent.acl))
 
     def _delete(self, zxid, path, triggers, tolerant):
         node = self.nodes.get(path)
@@ -221,8 +228,8 @@ class DataTree:
         if zxid > parent.pzxid:
             parent.pzxid = zxid
         self._unindex(path, node)
-        triggers.append((NODE_DELETED, path))
-        triggers.append((NODE_CHILDREN_CHANGED, parent_path))
+        triggers.append((NODE_DELETED, path, node.acl))
+        triggers.append((NODE_CHILDREN_CHANGED, parent_path, parent.acl))
 
     def _index(self, path, node):
         owner = node.ephemeral_owner
