@@ -59,6 +59,7 @@ def test_fresh_directory_layout(tmp_path):
     with DataDir.open(data_dir) as dd:
         assert dd.epoch == 1 and dd.last_zxid == 1 << 32
         assert dd.snapshot_zxid == 0 and dd.snapshot_bytes is None and dd.log_records_to_replay == []
+        assert dd.recovered_snapshot is None
         assert sorted(os.listdir(data_dir)) == ["LOCK", "epoch", "log", "snapshots"]
         assert (data_dir / "epoch").read_text() == "1\n"
         assert dd.snapshot_dir == str(data_dir / "snapshots") and dd.log_dir == str(data_dir / "log")
@@ -145,6 +146,7 @@ def test_recovery_replays_every_record_after_a_fuzzy_snapshot(tmp_path):
 
     server = Server(tmp_path, segment_bytes=300)
     assert server.dd.snapshot_zxid == snapshot_zxid
+    assert server.dd.recovered_snapshot == (snapshot_zxid, server.dd.snapshot_bytes)
     # The two records applied during serialization are replayed although the snapshot has them.
     assert [zxid for zxid, _ in server.dd.log_records_to_replay] == list(
         range(snapshot_zxid + 1, snapshot_zxid + 5)
