@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import pytest
 from kazoo.client import KazooClient
-from kazoo.exceptions import KazooException
+from kazoo.exceptions import KazooException, NoAuthError, NoNodeError
+from kazoo.security import OPEN_ACL_UNSAFE
 
 from coord.testing.servers import CoordProcess, ZooKeeperProcess, zookeeper_unavailable_reason
 
@@ -146,18 +147,52 @@ def client(server):
 
 _prefix_counter = itertools.count()
 
+# Identities the tests authenticate as; the prefix clean-up uses them to remove protected nodes.
+TEST_DIGEST_IDENTITIES = ("alice:secret", "bob:pw")
+
+
+def _force_delete(client: KazooClient, path: str) -> None:
+    """Delete a subtree as far as ACLs allow: open each node's ACL where ADMIN permits, recurse."""
+    try:
+        client.set_acls(path, OPEN_ACL_UNSAFE)
+    except NoNodeError:
+        return
+    except NoAuthError:
+        pass
+    try:
+        children = client.get_children(path)
+    except NoNodeError:
+        return
+    except NoAuthError:
+        children = []
+    for child in children:
+        _force_delete(client, f"{path}/{child}")
+    try:
+        client.delete(path)
+    except KazooException:
+        pass
+
 
 @pytest.fixture
-def prefix(request, client):
-    """A unique persistent node for this test, e.g. ``/t-test_create_modes-zookeeper-7``."""
+def prefix(request, server, client):
+    """A unique persistent node for this test, e.g. ``/t-test_create_modes-zookeeper-7``, removed
+    afterwards (best effort; tests give protected nodes an ACL the clean-up identities can undo)."""
     name = re.sub(r"[^A-Za-z0-9_]+", "-", request.node.name).strip("-")[:80]
     path = f"/t-{name}-{next(_prefix_counter)}"
     client.create(path, b"")
     yield path
-    try:  # best effort: a test may have left nodes it can no longer delete (ACLs)
+    try:
         client.delete(path, recursive=True)
+        return
     except KazooException:
         pass
+    cleaner = _new_client(server.hosts)
+    try:
+        for identity in TEST_DIGEST_IDENTITIES:
+            cleaner.add_auth("digest", identity)
+        _force_delete(cleaner, path)
+    finally:
+        _close_client(cleaner)
 
 
 @pytest.fixture

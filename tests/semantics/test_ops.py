@@ -50,17 +50,13 @@ def test_get_all_children_number_counts_descendants(make_raw, prefix):
         s.get_all_children_number(f"{prefix}/missing")
 
 
-def test_get_all_children_number_of_root_includes_builtins(make_raw, client):
-    # everything below "/" is every other node; the tree also holds "/" itself
+def test_get_all_children_number_of_root_counts_everything(make_raw, prefix):
     s = make_raw()
-    total = s.get_all_children_number("/")
-    assert total >= 3  # /zookeeper, /zookeeper/quota, /zookeeper/config
-    assert total == _count_below(client, "/")
-
-
-def _count_below(client, path):
-    children = client.get_children(path)
-    return sum(1 + _count_below(client, f"{path.rstrip('/')}/{c}") for c in children)
+    before = s.get_all_children_number("/")
+    assert before >= 4  # /zookeeper, /zookeeper/quota, /zookeeper/config and our prefix
+    s.create(f"{prefix}/a")
+    s.create(f"{prefix}/a/b")
+    assert s.get_all_children_number("/") == before + 2
 
 
 def test_get_all_children_number_needs_read(make_raw, prefix):
