@@ -11,7 +11,7 @@ A segment file is a header followed by records, every integer big-endian::
     segment header (32 bytes)
       magic          8  b"COORDLOG"
       version        u32  FORMAT_VERSION
-      header_crc     u32  crc32 of the 24 bytes that follow it
+      header_crc     u32  crc32 of the 16 bytes that follow it (the two zxids)
       first_zxid     i64  zxid of the first record; also the file's name
       prev_zxid      i64  zxid of the last record of the log before this segment (0: none)
 

@@ -84,7 +84,7 @@ class Recovered:
     order, as a list (the whole log is scanned and validated either way; older records are not
     kept in memory). ``last_zxid``: the zxid of the newest record in the log, 0 if it is empty.
     ``complete_after_zxid``: the log holds every record with a zxid greater than this (older ones
-    were purged); 0 for a log that was never purged.
+    were purged); 0 for a log that was never purged, ``keep_after_zxid`` for an empty log.
     """
 
     records: list[tuple[int, bytes]]

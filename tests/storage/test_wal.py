@@ -330,3 +330,39 @@ def test_unrelated_files_in_the_log_dir_are_ignored(tmp_path):
     wal, recovered, warnings = reopen(tmp_path)
     assert recovered.records == [] and warnings == []
     wal.close()
+
+
+def test_purge_and_read_from_on_other_threads_while_batches_are_written(tmp_path):
+    # The server purges (after a snapshot) and may read on worker threads while another worker
+    # writes; the segment list they share must stay consistent.
+    import threading
+
+    wal, _, _ = reopen(tmp_path, segment_bytes=400)
+    last_zxid = EPOCH_1 + 600
+    errors = []
+
+    def writer():
+        try:
+            write_records(wal, range(EPOCH_1 + 1, last_zxid + 1), per_batch=3)
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    purged_before = 0
+    while thread.is_alive():
+        durable = wal.durable_zxid
+        if durable > EPOCH_1 + 50:
+            purged_before = durable - 50
+            wal.purge(purged_before)
+            got = [zxid for zxid, _ in wal.read_from(purged_before)]
+            assert got == list(range(purged_before + 1, got[-1] + 1)) and got[-1] >= durable
+    thread.join(timeout=60)
+    assert not thread.is_alive() and not errors, errors
+    assert wal.complete_after_zxid <= purged_before
+    wal.close()
+
+    wal, recovered, warnings = reopen(tmp_path, segment_bytes=400, keep_after_zxid=purged_before)
+    assert [zxid for zxid, _ in recovered.records] == list(range(purged_before + 1, last_zxid + 1))
+    assert warnings == []
+    wal.close()
