@@ -1,0 +1,130 @@
+"""Bad input over real sockets, against coord and Apache ZooKeeper: the same answers, and the
+server keeps serving everyone else afterwards."""
+
+import socket
+import struct
+import time
+
+import pytest
+
+from coord.protocol import records as R
+from coord.protocol.client_conn import ClientConnection
+from coord.protocol.codes import OpCode
+
+READ_TIMEOUT_S = 5.0
+
+
+def open_socket(server):
+    sock = socket.create_connection((server.host, server.port), timeout=READ_TIMEOUT_S)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def handshake(sock):
+    codec = ClientConnection()
+    sock.sendall(codec.connect(0, 10000))
+    deadline = time.monotonic() + READ_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if codec.receive_data(sock.recv(65536)):
+            return codec
+    raise AssertionError("no ConnectResponse")
+
+
+def read_until_closed(sock):
+    """Everything the server sends until it closes; None if it is still open after the timeout."""
+    received = b""
+    deadline = time.monotonic() + READ_TIMEOUT_S
+    sock.settimeout(0.5)
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+    return None
+
+
+def reply_errors(data):
+    """The err field of each framed ReplyHeader in ``data``."""
+    errors = []
+    while len(data) >= 4:
+        (length,) = struct.unpack_from(">i", data)
+        frame = data[4:4 + length]
+        errors.append(struct.unpack_from(">iqi", frame)[2])
+        data = data[4 + length:]
+    return errors
+
+
+def still_serving(make_client):
+    client = make_client()
+    assert client.get_children("/") is not None
+
+
+def test_garbage_first_bytes_close_the_connection(server, make_client):
+    sock = open_socket(server)
+    sock.sendall(b"\xff\xff\xff\xf0hello garbage")
+    assert read_until_closed(sock) == b""
+    sock.close()
+    still_serving(make_client)
+
+
+def test_oversized_frame_closes_the_connection(server, make_client):
+    sock = open_socket(server)
+    handshake(sock)
+    sock.sendall(struct.pack(">i", 2 * 1024 * 1024) + b"\0" * 64)
+    assert read_until_closed(sock) == b""
+    sock.close()
+    still_serving(make_client)
+
+
+def test_unknown_opcode_is_unimplemented_then_closed(server, make_client):
+    sock = open_socket(server)
+    codec = handshake(sock)
+    sock.sendall(codec.send_raw(77)[1])
+    assert reply_errors(read_until_closed(sock)) == [-6]
+    sock.close()
+    still_serving(make_client)
+
+
+def test_check_outside_multi_is_unimplemented_then_closed(server, make_client):
+    if server.kind == "zookeeper":
+        # Observed on 3.8.0: a NullPointerException in the server ("Record.serialize ... r is null")
+        # and no reply at all, so the client's next reply arrives with the wrong xid. 3.9's code
+        # (and the wire reference) answer Unimplemented and close; coord does that.
+        pytest.skip("ZooKeeper 3.8.0 never answers a lone check (server NPE); not a behaviour to copy")
+    sock = open_socket(server)
+    codec = handshake(sock)
+    body = bytearray()
+    R.CheckVersionRequest("/", -1).serialize(body)
+    sock.sendall(codec.send_raw(OpCode.CHECK, bytes(body))[1])
+    assert reply_errors(read_until_closed(sock)) == [-6]
+    sock.close()
+
+
+def test_truncated_frame_then_vanishing_client_harms_nobody(server, make_client):
+    sock = open_socket(server)
+    codec = handshake(sock)
+    xid, data = codec.send(OpCode.GET_DATA, R.GetDataRequest("/", False))
+    sock.sendall(data[:len(data) - 3])
+    sock.close()
+    still_serving(make_client)
+
+
+def test_handshake_cut_short_then_vanishing(server, make_client):
+    sock = open_socket(server)
+    sock.sendall(ClientConnection().connect(0, 10000)[:20])
+    sock.close()
+    still_serving(make_client)
+
+
+@pytest.mark.parametrize("length", [-5, 0])
+def test_bad_first_frame_lengths(server, make_client, length):
+    sock = open_socket(server)
+    sock.sendall(struct.pack(">i", length) + b"\0" * 8)
+    assert read_until_closed(sock) == b""
+    sock.close()
+    still_serving(make_client)
