@@ -311,14 +311,19 @@ def _counterexample_png(ops, clock, check: LinearizabilityResult, path: Path) ->
                          facecolors=OUTCOME_COLORS[op.outcome], alpha=0.95 if key else 0.45,
                          edgecolors=COUNTEREXAMPLE_COLOR if op.id == example.failing_op.id else "#333333",
                          linewidth=2.2 if op.id == example.failing_op.id else 0.5)
-        # Label a bar only if the text fits in it (about 5.5 points per character at font size 8).
+        # Label a bar only if the text fits in it (about 5.5 points per character at font size 8);
+        # the operations the counterexample is about are always named, above their bar if need be.
         room_pt = (bar_end - bar_start) / (right - left) * 14 * 72 * 0.9
-        label = _short(model.describe_op(op), max(1, int(room_pt / 5.5)))
-        if room_pt >= 5.5 * min(len(label), 6):
-            axes.text((bar_start + bar_end) / 2, lane, label, ha="center", va="center", fontsize=8, clip_on=True)
-        elif key:  # the operations the counterexample is about are always named, above their bar
-            axes.text((bar_start + bar_end) / 2, lane - 0.4, _short(model.describe_op(op), 40), ha="center",
-                      va="bottom", fontsize=8, fontweight="bold", clip_on=True)
+        full = model.describe_op(op)
+        middle = (bar_start + bar_end) / 2
+        if room_pt >= 5.5 * len(full):
+            axes.text(middle, lane, full, ha="center", va="center", fontsize=8, clip_on=True)
+        elif key:
+            axes.text(middle, lane - 0.37, _short(full, 40), ha="center", va="bottom", fontsize=8,
+                      fontweight="bold", clip_on=True)
+        elif room_pt >= 5.5 * 6:
+            axes.text(middle, lane, _short(full, int(room_pt / 5.5)), ha="center", va="center", fontsize=8,
+                      clip_on=True)
     states = ", ".join(model.describe_state(config.state) for config in example.configurations)
     axes.set_title(f"Counterexample{'' if example.key is None else f' on key {example.key!r}'}: nothing explains "
                    f"op {example.failing_op.id} ({_short(model.describe_op(example.failing_op), 40)}); "

@@ -212,7 +212,7 @@ class LinearizabilityResult:
 
 
 class _Entry:
-    __slots__ = ("op", "bit", "position", "is_call", "match", "prev", "next")
+    __slots__ = ("op", "bit", "position", "is_call", "match", "prev", "next", "twin_bit")
 
     def __init__(self, op: Operation | None, bit: int, position: float, is_call: bool) -> None:
         self.op = op
@@ -222,6 +222,7 @@ class _Entry:
         self.match: _Entry | None = None
         self.prev: _Entry | None = None
         self.next: _Entry | None = None
+        self.twin_bit = 0
 
 
 class _PartitionSearch:
@@ -243,6 +244,7 @@ class _PartitionSearch:
                 ret = _Entry(op, 1 << local_id, op.return_index, False)
                 call.match, ret.match = ret, call
                 entries.append(ret)
+        _link_twins([entry for entry in entries if entry.is_call])
         entries.sort(key=lambda entry: (entry.position, not entry.is_call))
         self.head = _Entry(None, 0, float("-inf"), True)
         tail = _Entry(None, 0, float("inf"), False)  # a return that never comes: the list's end
@@ -282,6 +284,10 @@ class _PartitionSearch:
                 break
             steps += 1
             if entry.is_call:
+                twin = entry.twin_bit
+                if twin and not linearized & twin:
+                    entry = entry.next  # its twin goes first; see _link_twins
+                    continue
                 new_state = step(state, entry.op)
                 if new_state is not ILLEGAL:
                     new_linearized = linearized | entry.bit
@@ -375,6 +381,34 @@ class _PartitionSearch:
             configurations=configurations,
             configurations_capped=self.frontier_capped,
         )
+
+
+_TWIN_LOOKBACK = 8
+
+
+def _link_twins(calls: list[_Entry]) -> None:
+    """Symmetry reduction. Two operations the model cannot tell apart (same f, key, value, result and
+    outcome) are interchangeable, so if Y was called no later than X and must return no later
+    (an unknown outcome returns "never"), some valid order places Y before X whenever any does:
+    swap them. X's entry records Y's bit, and the search tries X only once Y is placed. Many
+    concurrent reads of one value, or retried writes of one value, stop multiplying the search."""
+    latest: dict[Any, list[_Entry]] = {}
+    for call in calls:  # in call order
+        op = call.op
+        try:
+            signature = (op.f, op.key, op.value, op.output, op.outcome, op.return_index is None)
+            hash(signature)
+        except TypeError:
+            continue  # unhashable values: no twins, the search is merely slower
+        deadline = float("inf") if op.return_index is None else op.return_index
+        previous = latest.setdefault(signature, [])
+        for candidate in reversed(previous[-_TWIN_LOOKBACK:]):
+            other = candidate.op
+            other_deadline = float("inf") if other.return_index is None else other.return_index
+            if other.call_index <= op.call_index and other_deadline <= deadline:
+                call.twin_bit = candidate.bit
+                break
+        previous.append(call)
 
 
 def check_linearizability(
