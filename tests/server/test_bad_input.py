@@ -128,3 +128,19 @@ def test_bad_first_frame_lengths(server, make_client, length):
     assert read_until_closed(sock) == b""
     sock.close()
     still_serving(make_client)
+
+
+@pytest.mark.parametrize("opcode, body", [
+    (OpCode.GET_DATA, struct.pack(">i", 100) + b"/a"),   # path length beyond the frame
+    (OpCode.CREATE, struct.pack(">i", 2) + b"/a"),       # record cut after the path
+    (OpCode.SET_DATA, b""),
+], ids=["getData", "create", "setData"])
+def test_malformed_body_is_marshalling_error_and_connection_stays(server, opcode, body):
+    sock = open_socket(server)
+    codec = handshake(sock)
+    sock.sendall(codec.send_raw(opcode, body)[1])
+    sock.settimeout(READ_TIMEOUT_S)
+    assert reply_errors(sock.recv(65536)) == [-5]
+    sock.sendall(codec.send(OpCode.GET_DATA, R.GetDataRequest("/", False))[1])
+    assert reply_errors(sock.recv(65536)) == [0]
+    sock.close()
