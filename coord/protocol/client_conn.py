@@ -175,8 +175,8 @@ class ClientConnection:
             )
         if expected is MultiRequest:
             allowed = MULTI_READ_OPS if opcode == OpCode.MULTI_READ else MULTI_WRITE_OPS
-            for op, _ in record.ops:
-                if op not in allowed:
+            for op in record.ops:
+                if not (isinstance(op, tuple) and len(op) == 2 and op[0] in allowed):
                     raise LocalProtocolError(f"op {op!r} is not allowed in {OpCode(opcode).name}")
         return self._send(opcode, record)
 

@@ -76,14 +76,6 @@ _INT_INT = struct.Struct(">ii")
 _MULTI_TERMINATOR = _MULTI_HEADER_STRUCT.pack(-1, True, -1)
 
 
-def _read_ustring(reader: Reader) -> str | None:
-    return reader.read_ustring()
-
-
-def _write_ustring(out: bytearray, value: str | None) -> None:
-    write_ustring(out, value)
-
-
 # -- data records ---------------------------------------------------------------------------------
 
 
@@ -255,11 +247,11 @@ class AuthPacket(NamedTuple):
 
 def _read_string_vector(reader: Reader) -> list[str | None] | None:
     # Each string takes at least its 4-byte length.
-    return reader.read_vector(_read_ustring, 4)
+    return reader.read_vector(Reader.read_ustring, 4)
 
 
 def _write_string_vector(out: bytearray, items) -> None:
-    write_vector(out, items, _write_ustring)
+    write_vector(out, items, write_ustring)
 
 
 class SetWatches(NamedTuple):
