@@ -20,8 +20,8 @@ connection to tests/protocol/golden/:
 * ``check_alone``, ``unknown_opcode``, ``malformed_get_data``, ``mixed_multi``: error handling.
   (ZooKeeper 3.8.0 leaves a lone check unanswered; an unknown opcode gets Unimplemented + close;
   a truncated body or a mixed multi gets MarshallingError and the session goes on.)
-* ``zkcli_session``   the Java client (zkCli.sh reading commands from stdin), when it works.
-* ``c_client_session`` the C client (cli_mt), when it works.
+* ``zkcli_session``   the Java client (zkCli.sh reading commands from stdin).
+* ``c_client_session`` the C client (cli_mt -c "create2 ...").
 
 Each file holds ``client_to_server`` and ``server_to_client`` as lists of hex strings, one per
 frame (length prefix included; a four-letter-word stream is one item), so the tests can check
