@@ -22,15 +22,11 @@ Time and randomness come from the injected ``clock`` (``monotonic_ms()``, ``wall
 """
 
 import collections
-import os
-import platform
-import sys
 
-import coord
+from coord import four_letter_words
 from coord.protocol import records as R
 from coord.protocol.codes import (
-    AddWatchMode, Err, EventType, KeeperState, OpCode, WatcherType, XID_AUTH, XID_NOTIFICATION,
-    XID_PING, XID_SET_WATCHES,
+    AddWatchMode, Err, EventType, KeeperState, OpCode, WatcherType, XID_AUTH, XID_PING, XID_SET_WATCHES,
 )
 from coord.protocol.errors import RemoteProtocolError
 from coord.protocol.server_conn import (
@@ -112,21 +108,13 @@ class Connection:
         self.timeout_ms = 0
 
 
-def _user_name():
-    try:
-        import pwd
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):
-        return os.environ.get("USER", "")
-
-
 def _null_log(level, message):
     pass
 
 
 class ServerCore:
     def __init__(self, config, clock, random_bytes, *, tree=None, zxid_floor=0, server_id=0,
-                 log=_null_log, data_dir_sizes=None):
+                 log=_null_log, process_facts):
         self.config = config
         self.clock = clock
         self.random_bytes = random_bytes
@@ -144,8 +132,9 @@ class ServerCore:
         self._ready = Ready()
         self._next_session_counter = 0
         self._next_reap_ms = None
-        self._started_ms = clock.monotonic_ms()
-        self._data_dir_sizes = data_dir_sizes or (lambda: (0, 0))
+        self.started_ms = clock.monotonic_ms()
+        # What the four-letter words report about the process and its disk (runtime-supplied).
+        self.process_facts = process_facts
         self.packets_received = 0
         self.packets_sent = 0
         self.latency_min_ms = None
@@ -695,178 +684,6 @@ class ServerCore:
         if "*" not in allowed and word not in allowed:
             text = "%s is not executed because it is not in the whitelist.\n" % word
         else:
-            render = getattr(self, "_4lw_" + word, None)
-            text = render() if render is not None else "%s is not supported by coord.\n" % word
+            text = four_letter_words.render(self, word, self.process_facts)
         self._ready.sends.append((conn.conn_id, text.encode("utf-8")))
         self._close_now(conn)
-
-    def _version_line(self):
-        return "Zookeeper version: 3.8.0-coord-%s, built on coord" % coord.__version__
-
-    def _latency_line(self):
-        avg = self.latency_total_ms / self.latency_count if self.latency_count else 0.0
-        return "Latency min/avg/max: %d/%.4f/%d" % (self.latency_min_ms or 0, avg, self.latency_max_ms)
-
-    def _server_lines(self):
-        return [
-            self._latency_line(),
-            "Received: %d" % self.packets_received,
-            "Sent: %d" % self.packets_sent,
-            "Connections: %d" % len(self.connections),
-            "Outstanding: %d" % sum(len(c.held) for c in self._waiting),
-            "Zxid: 0x%x" % self.tree.last_zxid,
-            "Mode: standalone",
-            "Node count: %d" % self.tree.node_count,
-        ]
-
-    def _connection_line(self, conn, full):
-        line = " /%s:%d[1](queued=%d,recved=%d,sent=%d" % (
-            conn.peer_host, conn.peer_port, len(conn.held), conn.received, conn.sent)
-        if full and conn.session_id:
-            avg = conn.latency_total_ms / conn.latency_count if conn.latency_count else 0
-            line += (",sid=0x%x,lop=%s,est=%d,to=%d,lcxid=0x%x,lzxid=0x%x,lresp=%d,llat=%d,"
-                     "minlat=%d,avglat=%d,maxlat=%d" % (
-                         conn.session_id, conn.last_op, conn.created_ms, conn.timeout_ms,
-                         conn.last_cxid & 0xFFFFFFFF, self.tree.last_zxid, conn.last_response_ms,
-                         conn.last_latency_ms, conn.latency_min_ms, avg, conn.latency_max_ms))
-        return line + ")"
-
-    def _4lw_ruok(self):
-        return "imok"
-
-    def _4lw_isro(self):
-        return "rw"
-
-    def _4lw_srvr(self):
-        return "\n".join([self._version_line()] + self._server_lines()) + "\n"
-
-    def _4lw_stat(self):
-        lines = [self._version_line(), "Clients:"]
-        lines += [self._connection_line(c, False) for c in self.connections.values()]
-        lines.append("")
-        return "\n".join(lines + self._server_lines()) + "\n"
-
-    def _4lw_cons(self):
-        return "".join(self._connection_line(c, True) + "\n" for c in self.connections.values()) + "\n"
-
-    def _4lw_mntr(self):
-        data_size, log_size = self._data_dir_sizes()
-        connections_watching, paths, total = self.watches.summary()
-        avg = self.latency_total_ms / self.latency_count if self.latency_count else 0.0
-        try:
-            open_fds = len(os.listdir("/proc/self/fd"))
-        except OSError:
-            open_fds = -1
-        try:
-            import resource
-            max_fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        except (ImportError, ValueError):
-            max_fds = -1
-        rows = [
-            ("zk_version", "3.8.0-coord-%s" % coord.__version__),
-            ("zk_server_state", "standalone"),
-            ("zk_avg_latency", "%.4f" % avg),
-            ("zk_max_latency", self.latency_max_ms),
-            ("zk_min_latency", self.latency_min_ms or 0),
-            ("zk_packets_received", self.packets_received),
-            ("zk_packets_sent", self.packets_sent),
-            ("zk_num_alive_connections", len(self.connections)),
-            ("zk_outstanding_requests", sum(len(c.held) for c in self._waiting)),
-            ("zk_znode_count", self.tree.node_count),
-            ("zk_watch_count", self.watches.total_count()),
-            ("zk_ephemerals_count", sum(len(p) for p in self.tree.ephemerals.values())),
-            ("zk_approximate_data_size", self.tree.approximate_data_size()),
-            ("zk_open_file_descriptor_count", open_fds),
-            ("zk_max_file_descriptor_count", max_fds),
-            ("zk_uptime", self.clock.monotonic_ms() - self._started_ms),
-            ("zk_global_sessions", len(self.tree.sessions)),
-            ("zk_local_sessions", 0),
-            ("zk_auth_failed_count", self.auth_failed_count),
-            ("zk_data_dir_size", data_size),
-            ("zk_log_dir_size", log_size),
-            ("zk_last_proposal_size", -1),
-            ("zk_watch_paths", paths),
-            ("zk_connections_watching", connections_watching),
-        ]
-        return "".join("%s\t%s\n" % row for row in rows)
-
-    def _4lw_conf(self):
-        cfg = self.config
-        data_size, log_size = self._data_dir_sizes()
-        rows = [
-            ("clientPort", cfg.port),
-            ("secureClientPort", -1),
-            ("dataDir", cfg.data_dir),
-            ("dataDirSize", data_size),
-            ("dataLogDir", cfg.data_log_dir),
-            ("dataLogSize", log_size),
-            ("tickTime", cfg.tick_ms),
-            ("maxClientCnxns", cfg.max_client_connections),
-            ("minSessionTimeout", cfg.min_session_timeout_ms),
-            ("maxSessionTimeout", cfg.max_session_timeout_ms),
-            ("clientPortListenBacklog", -1),
-            ("serverId", self.server_id),
-        ]
-        return "".join("%s=%s\n" % row for row in rows)
-
-    def _4lw_envi(self):
-        rows = [
-            ("zookeeper.version", "3.8.0-coord-%s" % coord.__version__),
-            ("host.name", platform.node()),
-            ("python.version", sys.version.split()[0]),
-            ("python.implementation", platform.python_implementation()),
-            ("os.name", platform.system()),
-            ("os.arch", platform.machine()),
-            ("os.version", platform.release()),
-            ("user.name", _user_name()),
-            ("user.home", os.path.expanduser("~")),
-            ("user.dir", os.getcwd()),
-        ]
-        return "Environment:\n" + "".join("%s=%s\n" % row for row in rows)
-
-    def _4lw_wchs(self):
-        connections, paths, total = self.watches.summary()
-        return "%d connections watching %d paths\nTotal watches:%d\n" % (connections, paths, total)
-
-    def _4lw_wchc(self):
-        lines = []
-        for conn in self.connections.values():
-            paths = self.watches.paths_of(conn)
-            if paths:
-                lines.append("0x%x" % conn.session_id)
-                lines.extend("\t" + p for p in paths)
-        return "\n".join(lines) + "\n"
-
-    def _4lw_wchp(self):
-        lines = []
-        for path in sorted(self.watches.data):
-            lines.append(path)
-            lines.extend("\t0x%x" % w.session_id for w in self.watches.data[path])
-        return "\n".join(lines) + "\n"
-
-    def _4lw_dump(self):
-        lines = ["SessionTracker dump:", "Session Sets (%d):" % len(self.tracker)]
-        lines.append("ephemeral nodes dump:")
-        lines.append("Sessions with Ephemerals (%d):" % len(self.tree.ephemerals))
-        for session_id in sorted(self.tree.ephemerals):
-            lines.append("0x%x:" % session_id)
-            lines.extend("\t" + p for p in sorted(self.tree.ephemerals[session_id]))
-        lines.append("Connections dump:")
-        lines.append("Connections Sets (%d):" % len(self.connections))
-        return "\n".join(lines) + "\n"
-
-    def _4lw_dirs(self):
-        data_size, log_size = self._data_dir_sizes()
-        return "datadir_size: %d\nlogdir_size: %d\n" % (data_size, log_size)
-
-    def _4lw_crst(self):
-        for conn in self.connections.values():
-            conn.received = conn.sent = 0
-            conn.latency_total_ms = conn.latency_count = conn.latency_max_ms = conn.latency_min_ms = 0
-        return "Connection stats reset.\n"
-
-    def _4lw_srst(self):
-        self.packets_received = self.packets_sent = 0
-        self.latency_min_ms = None
-        self.latency_max_ms = self.latency_total_ms = self.latency_count = 0
-        return "Server stats reset.\n"

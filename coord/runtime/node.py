@@ -24,6 +24,7 @@ import time
 from twisted.internet import defer, protocol, task, threads
 from twisted.logger import Logger
 
+from coord.runtime.process_facts import ProcessFacts
 from coord.server import ServerCore
 from coord.storage.datadir import DataDir
 from coord.tree import txns
@@ -38,17 +39,6 @@ class WallAndMonotonicClock:
 
     def wall_ms(self):
         return int(time.time() * 1000)
-
-
-def _dir_size(path):
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(root, name))
-            except OSError:
-                pass
-    return total
 
 
 def recover_tree(data_dir):
@@ -133,7 +123,9 @@ class CoordNode:
         tree, replayed = recover_tree(self.data_dir)
         self.core = ServerCore(cfg, WallAndMonotonicClock(), os.urandom, tree=tree,
                                zxid_floor=self.data_dir.epoch << 32, server_id=cfg.server_id,
-                               log=self._core_log, data_dir_sizes=self._data_dir_sizes)
+                               log=self._core_log,
+                               process_facts=ProcessFacts(self.data_dir.snapshot_dir,
+                                                          self.data_dir.log_dir))
         self.port = self.reactor.listenTCP(cfg.port, _ClientFactory(self), interface=cfg.host,
                                            backlog=128)
         self._ticker = task.LoopingCall(self._tick)
@@ -331,7 +323,3 @@ class CoordNode:
     def _core_log(self, level, message):
         getattr(self.log, level if level in ("debug", "info", "warn", "error") else "info")(
             "{message}", message=message)
-
-    def _data_dir_sizes(self):
-        return _dir_size(self.data_dir.snapshot_dir), _dir_size(self.data_dir.log_dir)
-

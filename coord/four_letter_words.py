@@ -1,0 +1,212 @@
+"""Four-letter words: the plain-text status answers ZooKeeper gives on a fresh connection.
+
+Each word is a function of the server core (counters, sessions, watches) and ``facts``, the
+runtime's view of the process and its disk (``ProcessFacts`` in ``coord/runtime/process_facts.py``), so the
+core itself reads nothing from the operating system. Layouts follow ZooKeeper's, since tools such
+as ``zkServer.sh status`` parse them (the ``Mode:`` line of srvr).
+"""
+
+import coord
+
+VERSION = "3.8.0-coord-%s" % coord.__version__
+
+
+def render(core, word, facts):
+    """The text answering ``word``."""
+    answer = _WORDS.get(word)
+    if answer is None:
+        return "%s is not supported by coord.\n" % word
+    return answer(core, facts)
+
+
+def _version_line():
+    return "Zookeeper version: %s, built on coord" % VERSION
+
+
+def _latency_line(core):
+    avg = core.latency_total_ms / core.latency_count if core.latency_count else 0.0
+    return "Latency min/avg/max: %d/%.4f/%d" % (core.latency_min_ms or 0, avg, core.latency_max_ms)
+
+
+def _server_lines(core):
+    return [
+        _latency_line(core),
+        "Received: %d" % core.packets_received,
+        "Sent: %d" % core.packets_sent,
+        "Connections: %d" % len(core.connections),
+        "Outstanding: %d" % sum(len(c.held) for c in core._waiting),
+        "Zxid: 0x%x" % core.tree.last_zxid,
+        "Mode: standalone",
+        "Node count: %d" % core.tree.node_count,
+    ]
+
+
+def _connection_line(core, conn, full):
+    line = " /%s:%d[1](queued=%d,recved=%d,sent=%d" % (
+        conn.peer_host, conn.peer_port, len(conn.held), conn.received, conn.sent)
+    if full and conn.session_id:
+        avg = conn.latency_total_ms / conn.latency_count if conn.latency_count else 0
+        line += (",sid=0x%x,lop=%s,est=%d,to=%d,lcxid=0x%x,lzxid=0x%x,lresp=%d,llat=%d,"
+                 "minlat=%d,avglat=%d,maxlat=%d" % (
+                     conn.session_id, conn.last_op, conn.created_ms, conn.timeout_ms,
+                     conn.last_cxid & 0xFFFFFFFF, core.tree.last_zxid, conn.last_response_ms,
+                     conn.last_latency_ms, conn.latency_min_ms, avg, conn.latency_max_ms))
+    return line + ")"
+
+
+def _ruok(core, facts):
+    return "imok"
+
+
+def _isro(core, facts):
+    return "rw"
+
+
+def _srvr(core, facts):
+    return "\n".join([_version_line()] + _server_lines(core)) + "\n"
+
+
+def _stat(core, facts):
+    lines = [_version_line(), "Clients:"]
+    lines += [_connection_line(core, c, False) for c in core.connections.values()]
+    lines.append("")
+    return "\n".join(lines + _server_lines(core)) + "\n"
+
+
+def _cons(core, facts):
+    return "".join(_connection_line(core, c, True) + "\n" for c in core.connections.values()) + "\n"
+
+
+def _mntr(core, facts):
+    data_size, log_size = facts.data_dir_sizes()
+    connections_watching, paths, total = core.watches.summary()
+    avg = core.latency_total_ms / core.latency_count if core.latency_count else 0.0
+    open_fds, max_fds = facts.file_descriptors()
+    rows = [
+        ("zk_version", VERSION),
+        ("zk_server_state", "standalone"),
+        ("zk_avg_latency", "%.4f" % avg),
+        ("zk_max_latency", core.latency_max_ms),
+        ("zk_min_latency", core.latency_min_ms or 0),
+        ("zk_packets_received", core.packets_received),
+        ("zk_packets_sent", core.packets_sent),
+        ("zk_num_alive_connections", len(core.connections)),
+        ("zk_outstanding_requests", sum(len(c.held) for c in core._waiting)),
+        ("zk_znode_count", core.tree.node_count),
+        ("zk_watch_count", core.watches.total_count()),
+        ("zk_ephemerals_count", sum(len(p) for p in core.tree.ephemerals.values())),
+        ("zk_approximate_data_size", core.tree.approximate_data_size()),
+        ("zk_open_file_descriptor_count", open_fds),
+        ("zk_max_file_descriptor_count", max_fds),
+        ("zk_uptime", core.clock.monotonic_ms() - core.started_ms),
+        ("zk_global_sessions", len(core.tree.sessions)),
+        ("zk_local_sessions", 0),
+        ("zk_auth_failed_count", core.auth_failed_count),
+        ("zk_data_dir_size", data_size),
+        ("zk_log_dir_size", log_size),
+        ("zk_last_proposal_size", -1),
+        ("zk_watch_paths", paths),
+        ("zk_connections_watching", connections_watching),
+    ]
+    return "".join("%s\t%s\n" % row for row in rows)
+
+
+def _conf(core, facts):
+    cfg = core.config
+    data_size, log_size = facts.data_dir_sizes()
+    rows = [
+        ("clientPort", cfg.port),
+        ("secureClientPort", -1),
+        ("dataDir", cfg.data_dir),
+        ("dataDirSize", data_size),
+        ("dataLogDir", cfg.data_log_dir),
+        ("dataLogSize", log_size),
+        ("tickTime", cfg.tick_ms),
+        ("maxClientCnxns", cfg.max_client_connections),
+        ("minSessionTimeout", cfg.min_session_timeout_ms),
+        ("maxSessionTimeout", cfg.max_session_timeout_ms),
+        ("clientPortListenBacklog", -1),
+        ("serverId", core.server_id),
+    ]
+    return "".join("%s=%s\n" % row for row in rows)
+
+
+def _envi(core, facts):
+    rows = [
+        ("zookeeper.version", VERSION),
+        *facts.environment(),
+    ]
+    return "Environment:\n" + "".join("%s=%s\n" % row for row in rows)
+
+
+def _wchs(core, facts):
+    connections, paths, total = core.watches.summary()
+    return "%d connections watching %d paths\nTotal watches:%d\n" % (connections, paths, total)
+
+
+def _wchc(core, facts):
+    lines = []
+    for conn in core.connections.values():
+        paths = core.watches.paths_of(conn)
+        if paths:
+            lines.append("0x%x" % conn.session_id)
+            lines.extend("\t" + p for p in paths)
+    return "\n".join(lines) + "\n"
+
+
+def _wchp(core, facts):
+    lines = []
+    for path in sorted(core.watches.data):
+        lines.append(path)
+        lines.extend("\t0x%x" % w.session_id for w in core.watches.data[path])
+    return "\n".join(lines) + "\n"
+
+
+def _dump(core, facts):
+    lines = ["SessionTracker dump:", "Session Sets (%d):" % len(core.tracker)]
+    lines.append("ephemeral nodes dump:")
+    lines.append("Sessions with Ephemerals (%d):" % len(core.tree.ephemerals))
+    for session_id in sorted(core.tree.ephemerals):
+        lines.append("0x%x:" % session_id)
+        lines.extend("\t" + p for p in sorted(core.tree.ephemerals[session_id]))
+    lines.append("Connections dump:")
+    lines.append("Connections Sets (%d):" % len(core.connections))
+    return "\n".join(lines) + "\n"
+
+
+def _dirs(core, facts):
+    data_size, log_size = facts.data_dir_sizes()
+    return "datadir_size: %d\nlogdir_size: %d\n" % (data_size, log_size)
+
+
+def _crst(core, facts):
+    for conn in core.connections.values():
+        conn.received = conn.sent = 0
+        conn.latency_total_ms = conn.latency_count = conn.latency_max_ms = conn.latency_min_ms = 0
+    return "Connection stats reset.\n"
+
+
+def _srst(core, facts):
+    core.packets_received = core.packets_sent = 0
+    core.latency_min_ms = None
+    core.latency_max_ms = core.latency_total_ms = core.latency_count = 0
+    return "Server stats reset.\n"
+
+
+_WORDS = {
+    "ruok": _ruok,
+    "isro": _isro,
+    "srvr": _srvr,
+    "stat": _stat,
+    "cons": _cons,
+    "mntr": _mntr,
+    "conf": _conf,
+    "envi": _envi,
+    "wchs": _wchs,
+    "wchc": _wchc,
+    "wchp": _wchp,
+    "dump": _dump,
+    "dirs": _dirs,
+    "crst": _crst,
+    "srst": _srst,
+}

@@ -1,0 +1,61 @@
+"""What the four-letter words report about this process and its disk, read from the OS."""
+
+import os
+import platform
+import sys
+
+
+def _dir_size(path):
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass   # removed while we walked (a purged segment)
+    return total
+
+
+def _user_name():
+    try:
+        import pwd
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return os.environ.get("USER", "")
+
+
+class ProcessFacts:
+    def __init__(self, snapshot_dir=None, log_dir=None):
+        self.snapshot_dir = snapshot_dir
+        self.log_dir = log_dir
+
+    def data_dir_sizes(self):
+        """(bytes of snapshots, bytes of log), as ZooKeeper's dataDirSize / dataLogSize."""
+        return (_dir_size(self.snapshot_dir) if self.snapshot_dir else 0,
+                _dir_size(self.log_dir) if self.log_dir else 0)
+
+    def file_descriptors(self):
+        """(open, limit); -1 where the platform cannot tell."""
+        try:
+            open_fds = len(os.listdir("/proc/self/fd"))
+        except OSError:
+            open_fds = -1
+        try:
+            import resource
+            max_fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        except (ImportError, ValueError):
+            max_fds = -1
+        return open_fds, max_fds
+
+    def environment(self):
+        return [
+            ("host.name", platform.node()),
+            ("python.version", sys.version.split()[0]),
+            ("python.implementation", platform.python_implementation()),
+            ("os.name", platform.system()),
+            ("os.arch", platform.machine()),
+            ("os.version", platform.release()),
+            ("user.name", _user_name()),
+            ("user.home", os.path.expanduser("~")),
+            ("user.dir", os.getcwd()),
+        ]
