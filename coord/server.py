@@ -80,7 +80,7 @@ class Ready:
 
 class Connection:
     __slots__ = ("conn_id", "codec", "peer_host", "peer_port", "session_id", "identities",
-                 "held", "closed", "created_ms", "received", "sent", "last_op", "last_cxid",
+                 "held", "closed", "draining", "created_ms", "received", "sent", "last_op", "last_cxid",
                  "last_zxid", "last_response_ms", "latency_total_ms", "latency_count",
                  "latency_min_ms", "latency_max_ms", "last_latency_ms", "timeout_ms")
 
@@ -93,6 +93,7 @@ class Connection:
         self.identities = [("ip", peer_host)]
         self.held = collections.deque()   # (zxid tag, bytes or None for close)
         self.closed = False
+        self.draining = False       # a close is scheduled: read nothing more from this client
         self.created_ms = now_ms
         self.received = 0
         self.sent = 0
@@ -172,7 +173,7 @@ class ServerCore:
 
     def data_received(self, conn_id, data):
         conn = self.connections.get(conn_id)
-        if conn is None or conn.closed:
+        if conn is None or conn.draining:
             return
         try:
             events = conn.codec.receive_data(data)
@@ -181,7 +182,7 @@ class ServerCore:
             self._close_now(conn)
             return
         for event in events:
-            if conn.closed:
+            if conn.draining:
                 return
             if type(event) is RequestReceived:
                 self._request(conn, event.xid, event.opcode, event.request)
@@ -245,6 +246,7 @@ class ServerCore:
 
     def _close_after_output(self, conn):
         """Close once everything queued before now has been sent."""
+        conn.draining = True
         tag = self.tree.last_zxid
         if not conn.held and tag <= self.durable_zxid:
             self._close_now(conn)
@@ -255,7 +257,7 @@ class ServerCore:
     def _close_now(self, conn):
         if conn.closed:
             return
-        conn.closed = True
+        conn.closed = conn.draining = True
         self._ready.closes.append(conn.conn_id)
         self._waiting.discard(conn)
         self.watches.remove_watcher(conn)
