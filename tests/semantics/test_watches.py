@@ -286,11 +286,22 @@ def test_remove_watches_without_a_watch_is_no_watcher(make_raw, prefix, watcher_
         make_raw().remove_watches(f"{prefix}/nothing", watcher_type)
 
 
-def test_remove_watches_types_4_and_5_are_marshalling_errors_on_3_8(make_raw, prefix):
+def test_remove_watches_types_4_and_5(server, make_raw, prefix):
+    """Persistent (4) and persistent-recursive (5) watcher types: 3.8.0 answers MarshallingError;
+    3.9 accepts them, and so does coord, so that 3.9 clients can remove persistent watches
+    (a deliberate difference, listed in docs/compatibility.md)."""
     s = make_raw()
     s.add_watch(prefix, raw.ADD_WATCH_PERSISTENT)
+    s.add_watch(prefix, raw.ADD_WATCH_PERSISTENT_RECURSIVE)
+    if server.kind == "zookeeper":
+        for watcher_type in (4, 5):
+            with pytest.raises(MarshallingError):
+                s.remove_watches(prefix, watcher_type)
+        return
+    s.remove_watches(prefix, 4)
+    s.remove_watches(prefix, 5)
     for watcher_type in (4, 5):
-        with pytest.raises(MarshallingError):
+        with pytest.raises(NoWatcherError):
             s.remove_watches(prefix, watcher_type)
 
 
