@@ -236,9 +236,13 @@ class KvModel(Model):
             return self._step_value(state, op)
         store = dict(state)
         new_value = self._step_value(store.get(op.key, self.missing), op)
-        if new_value is ILLEGAL:
-            return ILLEGAL
-        store[op.key] = new_value
+        if new_value is ILLEGAL or op.f == "get":
+            return new_value if new_value is ILLEGAL else state
+        # One representation per map: a key holding the missing value is left out.
+        if new_value == self.missing:
+            store.pop(op.key, None)
+        else:
+            store[op.key] = new_value
         return frozenset(store.items())
 
     def _step_value(self, value: Any, op: Operation) -> Any:

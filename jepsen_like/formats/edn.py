@@ -169,8 +169,8 @@ class _Reader:
                 if not stack or stack[-1][0] not in _CLOSERS or _CLOSERS[stack[-1][0]] != ch:
                     raise self.error(f"unexpected {ch!r}")
                 self.pos += 1
-                opener, items, _ = stack.pop()
-                value = self.build(opener, items, start)
+                opener, items, opened_at = stack.pop()
+                value = self.build(opener, items, opened_at)
             elif ch == '"':
                 value = self.read_string()
             elif ch == "\\":
