@@ -197,7 +197,9 @@ class ServerCore:
             elif type(event) is UnknownRequest:
                 self.log("warn", "unimplemented opcode %s from %s:%s; closing"
                          % (event.opcode, conn.peer_host, conn.peer_port))
-                self._reply_error(conn, event.xid, Err.UNIMPLEMENTED)
+                # ZooKeeper puts zxid -1 in this reply; it still waits its turn in the queue.
+                self._emit(conn, self.tree.last_zxid,
+                           conn.codec.reply(event.xid, -1, Err.UNIMPLEMENTED))
                 self._close_after_output(conn)
 
     def durable(self, zxid):
