@@ -264,8 +264,9 @@ class _PartitionSearch:
         self.frontier_configs: dict[Hashable, tuple[int, tuple[Operation, ...]]] = {}
         self.frontier_capped = False
 
-    def run(self, max_steps: int) -> str:
-        """Search for up to ``max_steps`` steps; return LINEARIZABLE, NOT_LINEARIZABLE or _RUNNING."""
+    def run(self, max_steps: int, max_new_entries: float = float("inf")) -> str:
+        """Search for up to ``max_steps`` steps, stopping early once the memo has grown by more than
+        ``max_new_entries``; return LINEARIZABLE, NOT_LINEARIZABLE or _RUNNING."""
         # Locals for speed: this loop is the checker's hot path.
         step = self.model.step
         memo = self.memo
@@ -276,10 +277,11 @@ class _PartitionSearch:
         linearized = self.linearized
         remaining = self.remaining_returns
         frontier = self.frontier_entry.position if self.frontier_entry is not None else float("-inf")
+        memo_limit = len(memo) + max_new_entries
         steps = 0
         verdict = LINEARIZABLE
         while remaining:
-            if steps >= max_steps:
+            if steps >= max_steps or len(memo) > memo_limit:
                 verdict = _RUNNING
                 break
             steps += 1
@@ -461,7 +463,10 @@ def check_linearizability(
             key = waiting.popleft()
             active.append(_PartitionSearch(key, partitions[key], model, budget.frontier_configurations))
         for search in list(active):
-            verdict = search.run(budget.slice_steps)
+            allowance = float("inf")
+            if budget.max_memo_entries is not None:
+                allowance = max(0, budget.max_memo_entries - sum(len(s.memo) for s in active))
+            verdict = search.run(budget.slice_steps, allowance)
             if verdict == NOT_LINEARIZABLE:
                 finish(search, NOT_LINEARIZABLE)
                 return result(NOT_LINEARIZABLE, counterexample=search.counterexample())
