@@ -1,7 +1,9 @@
-"""Fixtures for driving ZooKeeper's own command-line clients against the ``server`` fixture.
+"""Fixtures for driving ZooKeeper's own clients against the ``server`` fixture: its command-line
+shells, and small programs (tests/interop/clients) built once per session against its Java and C
+client libraries.
 
 The clients come from Debian's packages even when the server under test is coord, so a missing
-client skips (or fails under COORD_REQUIRE_ZOOKEEPER=1, as in CI).
+client (or compiler) skips, or fails under COORD_REQUIRE_ZOOKEEPER=1, as in CI.
 """
 
 import os
@@ -9,6 +11,7 @@ import os
 import pytest
 
 from coord.testing.servers import CLI_MT, ZKCLI, cli_mt_unavailable_reason, zkcli_unavailable_reason
+from tests.interop.clients import build
 from tests.interop.driver import InteractiveProcess
 
 
@@ -43,3 +46,17 @@ def cli_mt(server, tmp_path):
         yield proc
     finally:
         proc.close()
+
+
+@pytest.fixture(scope="session")
+def multi_round_java(tmp_path_factory):
+    """The command (a list, without its arguments ``hosts base``) that runs MultiRound.java."""
+    _require(build.java_unavailable_reason())
+    return build.compile_java(tmp_path_factory.mktemp("multi-round-java"))
+
+
+@pytest.fixture(scope="session")
+def multi_round_c(tmp_path_factory):
+    """The command (a list, without its arguments ``hosts base``) that runs multi_round.c."""
+    _require(build.c_unavailable_reason())
+    return build.compile_c(tmp_path_factory.mktemp("multi-round-c"))

@@ -1,4 +1,5 @@
-"""Drive an interactive command-line client (zkCli.sh, cli_mt) through pipes, with bounded waits.
+"""Drive an interactive command-line client (zkCli.sh, cli_mt) through pipes, with bounded waits
+(and run a one-shot client program to completion: ``run_bounded``).
 
 The client's stdout and stderr are merged and read by a thread into one growing transcript.
 ``wait_for(pattern, count)`` waits until the transcript holds at least ``count`` matches — order
@@ -99,3 +100,38 @@ class InteractiveProcess:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def run_bounded(argv: Sequence[str], *, timeout_s: float = 60.0, cwd=None, env: Optional[dict] = None):
+    """Run a non-interactive program to completion in its own process group; return the
+    ``CompletedProcess`` (stdout and stderr as text). If it outlives ``timeout_s`` the whole group
+    is killed and an AssertionError carries whatever it had printed."""
+    proc = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        stdout, stderr = proc.communicate(timeout=timeout_s)
+        raise AssertionError(
+            f"{argv[0]} did not finish within {timeout_s} s; it printed:\n{stdout}\n--- stderr ---\n{stderr}"
+        )
+    finally:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait(timeout=timeout_s)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
