@@ -81,7 +81,7 @@ class Ready:
 class Connection:
     __slots__ = ("conn_id", "codec", "peer_host", "peer_port", "session_id", "identities",
                  "held", "closed", "draining", "created_ms", "received", "sent", "last_op", "last_cxid",
-                 "last_zxid", "last_response_ms", "latency_total_ms", "latency_count",
+                 "last_response_ms", "latency_total_ms", "latency_count",
                  "latency_min_ms", "latency_max_ms", "last_latency_ms", "timeout_ms")
 
     def __init__(self, conn_id, codec, peer_host, peer_port, now_ms):
@@ -99,7 +99,6 @@ class Connection:
         self.sent = 0
         self.last_op = "NA"
         self.last_cxid = 0
-        self.last_zxid = 0
         self.last_response_ms = 0
         self.latency_total_ms = 0
         self.latency_count = 0
@@ -158,7 +157,7 @@ class ServerCore:
     def connection_made(self, conn_id, peer_host, peer_port):
         codec = ServerConnection(max_frame_bytes=self.config.max_frame_bytes)
         self.connections[conn_id] = Connection(conn_id, codec, peer_host, peer_port,
-                                               self.clock.monotonic_ms())
+                                               self.clock.wall_ms())
 
     def connection_lost(self, conn_id):
         conn = self.connections.pop(conn_id, None)
@@ -504,6 +503,7 @@ class ServerCore:
         self._record_latency(conn, latency)
 
     def _record_latency(self, conn, latency):
+        conn.last_response_ms = self.clock.wall_ms()   # cons prints wall-clock times
         conn.last_latency_ms = latency
         conn.latency_total_ms += latency
         conn.latency_count += 1
