@@ -6,7 +6,6 @@ watch; events produced here arrive before the SetWatches reply. kazoo never send
 these tests speak the protocol directly.
 """
 
-
 from tests.semantics import raw
 
 SET_WATCHES, SET_WATCHES2, SET_WATCHES_XID = 101, 105, -8
