@@ -354,7 +354,7 @@ def _latency_png(ops, clock, intervals, path: Path, title: str) -> Path:
                 continue
             xs = [clock.at(op.call_index) for op in chosen]
             ys = [max((clock.at(op.completion_index) - clock.at(op.call_index)) * scale, 1e-3) for op in chosen]
-            axes.scatter(xs, ys, s=12, marker=markers[number % len(markers)], color=OUTCOME_COLORS[outcome],
+            axes.scatter(xs, ys, s=18, marker=markers[number % len(markers)], color=OUTCOME_COLORS[outcome],
                          alpha=0.75, label=f"{f} {OUTCOME_LABELS[outcome]}", linewidths=0)
             plotted = True
     if clock.has_times and plotted:

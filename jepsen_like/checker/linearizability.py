@@ -212,7 +212,7 @@ class LinearizabilityResult:
 
 
 class _Entry:
-    __slots__ = ("op", "bit", "position", "is_call", "match", "prev", "next", "twin_bit")
+    __slots__ = ("op", "bit", "position", "is_call", "match", "prev", "next", "twin_bit", "read_only")
 
     def __init__(self, op: Operation | None, bit: int, position: float, is_call: bool) -> None:
         self.op = op
@@ -223,6 +223,7 @@ class _Entry:
         self.prev: _Entry | None = None
         self.next: _Entry | None = None
         self.twin_bit = 0
+        self.read_only = False
 
 
 class _PartitionSearch:
@@ -237,6 +238,7 @@ class _PartitionSearch:
         entries: list[_Entry] = []
         for local_id, op in enumerate(ops):
             call = _Entry(op, 1 << local_id, op.call_index, True)
+            call.read_only = model.read_only(op)
             entries.append(call)
             if op.return_index is not None:
                 if op.return_index <= op.call_index:
@@ -291,42 +293,51 @@ class _PartitionSearch:
                     entry = entry.next  # its twin goes first; see _link_twins
                     continue
                 new_state = step(state, entry.op)
-                if new_state is not ILLEGAL:
-                    new_linearized = linearized | entry.bit
-                    configuration = (new_linearized, new_state)
-                    if configuration not in memo:
-                        memo.add(configuration)
-                        stack.append((entry, state))
-                        state, linearized = new_state, new_linearized
-                        # Lift: unlink the call and its return.
-                        entry.prev.next = entry.next
-                        entry.next.prev = entry.prev
-                        ret = entry.match
-                        if ret is not None:
-                            ret.prev.next = ret.next
-                            ret.next.prev = ret.prev
-                            remaining -= 1
-                        entry = head.next
-                        continue
-                entry = entry.next
-                continue
-            # A return entry whose operation is not linearized: this branch is dead.
-            if entry.position >= frontier:
+                if new_state is ILLEGAL:
+                    entry = entry.next
+                    continue
+                new_linearized = linearized | entry.bit
+                configuration = (new_linearized, new_state)
+                if configuration not in memo:
+                    memo.add(configuration)
+                    stack.append((entry, state))
+                    state, linearized = new_state, new_linearized
+                    # Lift: unlink the call and its return.
+                    entry.prev.next = entry.next
+                    entry.next.prev = entry.prev
+                    ret = entry.match
+                    if ret is not None:
+                        ret.prev.next = ret.next
+                        ret.next.prev = ret.prev
+                        remaining -= 1
+                    entry = head.next
+                    continue
+                if not entry.read_only:
+                    entry = entry.next
+                    continue
+                # A read-only op placed here leads only to ground already searched: dead end.
+            elif entry.position >= frontier:
+                # A return entry whose operation is not linearized: this branch is dead.
                 frontier = entry.position
                 self._note_frontier(entry, state, linearized)
-            if not stack:
+            # Backtrack: undo the last placement and try the entry after it. A read-only op that was
+            # legal where it was placed was the only thing tried there (see below), so its failure
+            # is its parent's failure too: keep undoing.
+            while stack:
+                entry, state = stack.pop()
+                linearized ^= entry.bit
+                ret = entry.match
+                if ret is not None:
+                    ret.prev.next = ret
+                    ret.next.prev = ret
+                    remaining += 1
+                entry.prev.next = entry
+                entry.next.prev = entry
+                if not entry.read_only:
+                    break
+            else:
                 verdict = NOT_LINEARIZABLE
                 break
-            entry, state = stack.pop()
-            linearized ^= entry.bit
-            # Unlift, in the reverse order of lift.
-            ret = entry.match
-            if ret is not None:
-                ret.prev.next = ret
-                ret.next.prev = ret
-                remaining += 1
-            entry.prev.next = entry
-            entry.next.prev = entry
             entry = entry.next
         self.entry, self.state, self.linearized, self.remaining_returns = entry, state, linearized, remaining
         self.steps += steps

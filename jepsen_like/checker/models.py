@@ -16,6 +16,11 @@ Besides ``step`` a model answers three questions the checker asks before searchi
 * ``partition_key(op)``: which independent object does ``op`` touch? Operations on different keys
   are checked separately (P-compositionality: a history is linearizable iff each key's sub-history
   is), which turns one exponential search into many small ones.
+* ``read_only(op)``: is ``op`` a pure observation, one that from *every* state is either illegal
+  or leaves the state unchanged (a read, a compare that failed)? Such an op, when legal now, can be
+  placed now without loss: moving it earlier changes nothing for anyone else. The search then
+  tries nothing else at that point, which keeps read-heavy, highly concurrent histories cheap.
+  Answering ``False`` is always safe.
 * ``describe_op`` / ``describe_state``: how to print them in a counterexample.
 
 An operation whose outcome is unknown (``op.outcome == "unknown"``) reaches ``step`` only if the
@@ -78,6 +83,9 @@ class Model:
 
     def partition_key(self, op: Operation) -> Hashable:
         return None
+
+    def read_only(self, op: Operation) -> bool:
+        return False
 
     def check_supported(self, op: Operation) -> None:
         if op.f not in self.operations:
@@ -164,6 +172,9 @@ class RegisterModel(Model):
     def partition_key(self, op: Operation) -> Hashable:
         return op.key
 
+    def read_only(self, op: Operation) -> bool:
+        return op.f == "read" or (op.f == "cas" and op.outcome == "fail")
+
     def relevant(self, op: Operation) -> bool:
         self.check_supported(op)
         if op.f == "read":
@@ -225,6 +236,9 @@ class KvModel(Model):
     def partition_key(self, op: Operation) -> Hashable:
         return op.key if self.partitioned else None
 
+    def read_only(self, op: Operation) -> bool:
+        return op.f == "get"
+
     def relevant(self, op: Operation) -> bool:
         self.check_supported(op)
         if op.f == "get":
@@ -273,6 +287,9 @@ class MultiRegisterModel(Model):
 
     def initial_state(self) -> Any:
         return frozenset()
+
+    def read_only(self, op: Operation) -> bool:
+        return all(micro[0] == "read" for micro in self._micro_ops(op))
 
     def relevant(self, op: Operation) -> bool:
         self.check_supported(op)
