@@ -111,7 +111,7 @@ class DataTree:
         """getAllChildrenNumber: every node below ``path`` (not counting it)."""
         nodes = self.nodes
         count = 0
-        stack = [path]
+        stack = [path or "/"]
         while stack:
             current = stack.pop()
             node = nodes[current]
