@@ -181,7 +181,7 @@ def _summary(history, ops, clock, intervals, check, title, history_format) -> st
         lines.append(check.render())
         lines.append("")
     processes = {op.process for op in ops}
-    span = f"over {clock.end:.1f} s" if clock.has_times else f"(no times recorded; {len(history.events)} events)"
+    span = f"over {_number(clock.end)} s" if clock.has_times else f"(no times recorded; {len(history.events)} events)"
     lines.append(f"History {title} ({history_format}): {len(ops)} operations by {len(processes)} processes {span}")
     if history.truncated_tail:
         lines.append("The last line was torn (the run was killed while writing) and was ignored.")
@@ -193,8 +193,8 @@ def _summary(history, ops, clock, intervals, check, title, history_format) -> st
     if intervals:
         described = []
         for interval in intervals[:12]:
-            end = "never healed" if interval.end is None else f"{clock.at(interval.end):.1f}"
-            described.append(f"{interval.label} {clock.at(interval.start):.1f}..{end}")
+            end = "never healed" if interval.end is None else _number(clock.at(interval.end))
+            described.append(f"{interval.label} {_number(clock.at(interval.start))}..{end}")
         lines.append(f"Faults ({len(intervals)}, in {clock.unit}): " + "; ".join(described)
                      + (" ..." if len(intervals) > 12 else ""))
     else:
@@ -205,10 +205,21 @@ def _summary(history, ops, clock, intervals, check, title, history_format) -> st
         if latencies:
             lines.append(
                 "Latency of completed operations (ms): "
-                f"p50 {_percentile(latencies, 50):.1f}, p95 {_percentile(latencies, 95):.1f}, "
-                f"p99 {_percentile(latencies, 99):.1f}, max {latencies[-1]:.1f}, mean {statistics.fmean(latencies):.1f}"
+                f"p50 {_number(_percentile(latencies, 50))}, p95 {_number(_percentile(latencies, 95))}, "
+                f"p99 {_number(_percentile(latencies, 99))}, max {_number(latencies[-1])}, "
+                f"mean {_number(statistics.fmean(latencies))}"
             )
     return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    """Three or so significant figures without exponents where people read them: 2190, 34.5, 0.42."""
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    if magnitude >= 1:
+        return f"{value:.1f}"
+    return "0" if value == 0 else f"{value:.2g}"
 
 
 def _percentile(sorted_values: Sequence[float], percent: float) -> float:

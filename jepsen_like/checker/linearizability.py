@@ -148,17 +148,21 @@ class Counterexample:
                 lines.append(f"      {model.describe_op(op)} (p{op.process}, op {op.id}): {outcome}")
         if self.configurations_capped or len(self.configurations) > shown_configurations:
             lines.append("  (more configurations reached this point; only the first few are shown)")
-        lines.append(f"Window: events {self.window_start_index}..{self.window_end_index}, {len(self.window)} operations:")
+        lines.append(f"Window: events {self.window_start_index}..{self.window_end_index}, {_count(len(self.window), 'operation')}:")
         for op in self.window:
             lines.append(f"  {_describe(model, op)}")
         if self.open_ops:
             lines.append(
                 f"Also pending, with unknown outcome (each may take effect at any point, or never): "
-                f"{len(self.open_ops)} operations:"
+                f"{_count(len(self.open_ops), 'operation')}:"
             )
             for op in self.open_ops:
                 lines.append(f"  {_describe(model, op)}")
         return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _describe(model: Model, op: Operation) -> str:
@@ -201,7 +205,7 @@ class LinearizabilityResult:
         steps = sum(p.steps for p in self.partitions.values())
         finished = sum(1 for p in self.partitions.values() if p.verdict != UNKNOWN)
         lines.append(
-            f"{self.operations_checked} operations in {self.partitions_total} partitions "
+            f"{_count(self.operations_checked, 'operation')} in {_count(self.partitions_total, 'partition')} "
             f"({finished} finished), {steps} search steps, {self.elapsed_s:.2f} s, model {self.model!r}"
         )
         if self.reason:
