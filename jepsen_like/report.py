@@ -462,7 +462,7 @@ def _timeline_svg(ops, clock, intervals, highlighted, model) -> str:
     def x(value: float) -> float:
         return left + value / span * plot_width
 
-    out = [f"<div class='legend'>"
+    out = ["<div class='legend'>"
            + "".join(f"<span style='background:{color}'>{OUTCOME_LABELS[o]}</span>" for o, color in OUTCOME_COLORS.items())
            + "<span style='background:rgba(122,122,122,.3)'>nemesis (fault active)</span>"
            + ("<span style='border:2px solid #d62020'>counterexample</span>" if highlighted else "")
