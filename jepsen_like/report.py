@@ -278,7 +278,8 @@ def _timeline_png(ops, clock, intervals, highlighted, model, path: Path, title: 
     axes.set_xlim(0, clock.end or 1)
     axes.set_xlabel(clock.axis_label)
     axes.set_title(f"{title}: operations by process", pad=14)
-    handles = [Patch(color=OUTCOME_COLORS[o], label=OUTCOME_LABELS[o]) for o in OUTCOME_COLORS]
+    present = {op.outcome for op in ops if op.completion_index is not None}
+    handles = [Patch(color=OUTCOME_COLORS[o], label=OUTCOME_LABELS[o]) for o in OUTCOME_COLORS if o in present]
     if any(op.completion_index is None for op in ops):
         handles.append(Patch(color=OUTCOME_COLORS["unknown"], alpha=0.35, label="never completed"))
     if intervals:
@@ -287,7 +288,7 @@ def _timeline_png(ops, clock, intervals, highlighted, model, path: Path, title: 
         handles.append(Patch(facecolor="white", edgecolor=COUNTEREXAMPLE_COLOR, linewidth=2, label="counterexample"))
     axes.grid(axis="x", color="#dddddd", zorder=0)
     axes.set_axisbelow(True)
-    figure.tight_layout(rect=(0, 0.45 / height, 1, 1))  # leave 0.45 in at the bottom for the legend
+    figure.tight_layout(rect=(0, 0.35 / height, 1, 1))  # leave 0.35 in at the bottom for the legend
     figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=9)
     figure.savefig(path)
     plt.close(figure)
