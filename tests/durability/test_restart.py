@@ -118,13 +118,15 @@ def wait_for_acks(load, count, timeout_s=30):
         time.sleep(0.02)
 
 
-def test_kill_9_under_load_loses_no_acknowledged_write(tmp_path):
+@pytest.mark.parametrize("rounds", [
+    3, pytest.param(20, marks=[pytest.mark.slow, pytest.mark.timeout(900)])])
+def test_kill_9_under_load_loses_no_acknowledged_write(tmp_path, rounds):
     rng = random.Random()
     server = CoordProcess(tmp_path, extra_args=["--snapshot-every-txns", "400"])
     loads = []
     try:
         server.start()
-        for round_number in range(3):
+        for round_number in range(rounds):
             load = Load(server, "/load%d" % round_number).start()
             loads.append(load)
             wait_for_acks(load, rng.randint(50, 400))
