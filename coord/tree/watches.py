@@ -18,9 +18,7 @@ from coord.protocol.codes import EventType, WatcherType
 
 STANDARD, PERSISTENT, RECURSIVE = 1, 2, 4
 
-_CREATED = EventType.NODE_CREATED
 _DELETED = EventType.NODE_DELETED
-_DATA_CHANGED = EventType.NODE_DATA_CHANGED
 _CHILDREN_CHANGED = EventType.NODE_CHILDREN_CHANGED
 
 

@@ -6,7 +6,6 @@ test: a write acknowledged to a client survives any crash; damage the server can
 record in the middle of the log) stops start-up with a message naming the file and the offset.
 """
 
-import os
 import random
 import threading
 import time

@@ -3,7 +3,7 @@
 import pytest
 
 from coord.protocol import records as R
-from coord.protocol.codes import Err, EventType, KeeperState, OpCode
+from coord.protocol.codes import EventType, KeeperState, OpCode
 from coord.protocol.errors import LocalProtocolError, RemoteProtocolError
 from coord.protocol.framing import encode_frame
 from coord.protocol.server_conn import (

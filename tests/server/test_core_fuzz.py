@@ -4,7 +4,6 @@ indexes stay consistent, and every request gets exactly one reply, in order."""
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from coord.protocol import records as R
-from coord.protocol.client_conn import ReplyReceived
 from coord.protocol.codes import OpCode
 from tests.server.test_core import World
 
