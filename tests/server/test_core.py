@@ -4,9 +4,7 @@ Clients here are the shared sans-I/O ``ClientConnection``; the disk is a list of
 the test declares durable when it chooses, which is how the gate is observed.
 """
 
-import ast
 import random
-from pathlib import Path
 
 from coord.config import Config
 from coord.protocol import records as R
@@ -188,23 +186,3 @@ def test_reaper_deletes_used_empty_containers_and_expired_ttl_nodes():
     tree = world.core.tree
     assert tree.get("/c") is None and tree.get("/ttl") is None
     assert tree.get("/never-used") is not None
-
-
-# -- purity: the cores must not reach for the world ----------------------------------------------
-
-FORBIDDEN = {"twisted", "socket", "threading", "time", "random", "os", "asyncio", "subprocess"}
-
-
-def test_pure_cores_import_nothing_that_touches_the_world():
-    root = Path(__file__).resolve().parents[2] / "coord"
-    files = list((root / "tree").glob("*.py")) + [
-        root / "sessions.py", root / "server.py", root / "four_letter_words.py", root / "storage" / "format.py"]
-    for path in files:
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                assert name.split(".")[0] not in FORBIDDEN, "%s imports %s" % (path, name)

@@ -1,7 +1,5 @@
 """Record and segment encoding, and the scan rule: torn tail (truncate) vs corruption (refuse)."""
 
-import ast
-import pathlib
 import struct
 
 import pytest
@@ -197,26 +195,3 @@ def test_file_names():
     assert format.parse_segment_file_name("log.0000000100000001") == 0x100000001
     for name in ("log.1", "log.000000010000000g", "snapshot.0000000100000001", "log.0000000100000001.tmp"):
         assert format.parse_segment_file_name(name) is None
-
-
-def test_format_module_is_pure():
-    source = pathlib.Path(format.__file__).read_text()
-    forbidden = {"twisted", "socket", "threading", "time", "random", "os"}
-    imported = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert not imported & forbidden, imported & forbidden
-
-
-def test_no_storage_module_imports_twisted():
-    for path in pathlib.Path(format.__file__).parent.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            assert not any(name.split(".")[0] == "twisted" for name in names), path
