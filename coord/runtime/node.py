@@ -31,6 +31,7 @@ from coord.tree import txns
 from coord.tree.datatree import DataTree
 
 TICK_INTERVAL_S = 0.05   # how often session expiry and the reaper are checked
+STOP_FLUSH_TIMEOUT_S = 10.0
 
 
 class WallAndMonotonicClock:
@@ -147,8 +148,12 @@ class CoordNode:
             self._ticker.stop()
         if self.port is not None:
             await defer.maybeDeferred(self.port.stopListening)
-        for _ in range(100):   # bounded: each round either writes a batch or finds nothing to do
-            if not self._writing and not self.data_dir.wal.pending_count:
+        # Let the batch in flight (and any pending records) reach the disk; bounded by
+        # STOP_FLUSH_TIMEOUT_S so a dead disk cannot hang shutdown.
+        deadline = time.monotonic() + STOP_FLUSH_TIMEOUT_S
+        while self._writing or self.data_dir.wal.pending_count:
+            if time.monotonic() > deadline:
+                self.log.warn("stopping with a log write still unfinished; it was never acknowledged")
                 break
             if not self._writing:
                 self._start_write()
