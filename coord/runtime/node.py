@@ -85,6 +85,11 @@ class _ClientProtocol(protocol.Protocol):
 
 
 class _ClientFactory(protocol.Factory):
+    noisy = False   # CoordNode logs the one line that matters ("serving on ...")
+
+    def logPrefix(self):
+        return "client port"
+
     def __init__(self, node):
         self.node = node
 

@@ -5,15 +5,28 @@ import sys
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 from twisted.logger import (
-    FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner, textFileLogObserver,
+    FileLogObserver, FilteringLogObserver, LogLevel, LogLevelFilterPredicate, formatEvent, formatTime,
+    Logger, globalLogBeginner,
 )
 
 from coord.storage.format import StorageError
 
 
+def _format(event):
+    """One line per event: time, level, message (Twisted's default adds the emitting class)."""
+    text = formatEvent(event)
+    if not text:
+        return None
+    failure = event.get("log_failure")
+    if failure is not None:
+        text += "\n" + failure.getTraceback()
+    level = event.get("log_level", LogLevel.info).name.upper()
+    return "%s %-5s %s\n" % (formatTime(event.get("log_time")), level, text)
+
+
 def _start_logging():
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
-    observer = FilteringLogObserver(textFileLogObserver(sys.stderr), [predicate])
+    observer = FilteringLogObserver(FileLogObserver(sys.stderr, _format), [predicate])
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
@@ -24,8 +37,9 @@ def run(config):
     from coord.runtime.node import CoordNode
 
     _start_logging()
+    log = Logger(namespace="coord")
     for warning in config.warnings:
-        print("coord: warning: %s" % warning, file=sys.stderr)
+        log.warn("{warning}", warning=warning)
     node = CoordNode(config, reactor)
     try:
         node.start()
