@@ -5,7 +5,9 @@ can send), deletes and setData with right and wrong versions, reads, and transac
 set of paths so that conflicts are frequent. After every operation the two servers must have given
 the same answer: the same result or exception, the same data, the same sorted children, and the
 same Stat apart from values a client cannot expect to match (times, zxids, session ids), which are
-compared by their relations instead (czxid == mzxid, pzxid == czxid, ephemeral or not).
+compared by their relations instead (czxid == mzxid, pzxid == czxid, ephemeral or not). A second
+session per server sets data, exists and child watches at random; the notifications it has
+received must be the same after every step.
 """
 
 import random
@@ -16,6 +18,7 @@ from kazoo.exceptions import KazooException
 
 from coord.testing.servers import CoordProcess, ZooKeeperProcess
 from tests.conftest import require_zookeeper
+from tests.semantics.helpers import WatchRecorder
 
 STEPS = 80
 NAMES = ["a", "b", "c"]
@@ -32,10 +35,11 @@ def both(tmp_path_factory):
         for process in processes:
             process.start()
             started.append(process)
-            client = KazooClient(hosts=process.hosts, timeout=15)
-            client.start(timeout=20)
-            clients.append(client)
-        yield clients
+            for _ in range(2):     # a writer and a watcher per server
+                client = KazooClient(hosts=process.hosts, timeout=15)
+                client.start(timeout=20)
+                clients.append(client)
+        yield [(clients[0], clients[1]), (clients[2], clients[3])]
     finally:
         for client in clients:
             client.stop()
@@ -74,7 +78,8 @@ def normalise(result):
 
 
 def random_path(rng, base):
-    return base + "".join("/" + rng.choice(NAMES) for _ in range(rng.randint(1, 3)))
+    depth = rng.choice([1, 1, 1, 2, 2, 3])    # shallow paths exist more often: more conflicts
+    return base + "".join("/" + rng.choice(NAMES) for _ in range(depth))
 
 
 def random_operation(rng, base):
@@ -120,27 +125,47 @@ def random_operation(rng, base):
     return transaction
 
 
+def random_watch(rng, base):
+    """A function of (watching client, recorder) setting one random watch."""
+    path = random_path(rng, base)
+    kind = rng.choice(["get", "exists", "exists", "children"])
+    if kind == "get":
+        return lambda zk, rec: zk.get(path, watch=rec)
+    if kind == "exists":
+        return lambda zk, rec: zk.exists(path, watch=rec)
+    return lambda zk, rec: zk.get_children(path, watch=rec)
+
+
+def read_tree(zk, base):
+    tree = {}
+    stack = [base]
+    while stack:
+        path = stack.pop()
+        data, stat = zk.get(path)
+        tree[path[len(base):]] = (data, stat_shape(stat))
+        stack.extend(path + "/" + child for child in zk.get_children(path))
+    return tree
+
+
 @pytest.mark.parametrize("seed", list(range(20)) + [
     pytest.param(seed, marks=pytest.mark.slow) for seed in range(20, 400)])
 def test_same_answers_for_random_operations(both, seed):
     rng = random.Random(seed)
     base = "/diff-%d" % seed
-    for zk in both:
-        zk.create(base)
+    recorders = [WatchRecorder(watcher) for _, watcher in both]
+    for writer, _ in both:
+        writer.create(base)
     for step in range(STEPS):
-        operation = random_operation(rng, base)
-        answers = [outcome(lambda zk=zk: operation(zk)) for zk in both]
-        # sequential names differ only if the servers disagree on counters: compare paths too
+        if rng.random() < 0.35:
+            watch = random_watch(rng, base)
+            answers = [outcome(lambda w=watcher, r=rec: watch(w, r))
+                       for (_, watcher), rec in zip(both, recorders)]
+        else:
+            operation = random_operation(rng, base)
+            answers = [outcome(lambda zk=writer: operation(zk)) for writer, _ in both]
         assert answers[0] == answers[1], "seed %d step %d: zookeeper %r, coord %r" % (
             seed, step, answers[0], answers[1])
-    trees = []
-    for zk in both:
-        tree = {}
-        stack = [base]
-        while stack:
-            path = stack.pop()
-            data, stat = zk.get(path)
-            tree[path[len(base):]] = (data, stat_shape(stat))
-            stack.extend(path + "/" + child for child in zk.get_children(path))
-        trees.append(tree)
+        events = [[(e.type, e.path) for e in rec.settle()] for rec in recorders]
+        assert events[0] == events[1], "seed %d step %d: notifications differ" % (seed, step)
+    trees = [read_tree(writer, base) for writer, _ in both]
     assert trees[0] == trees[1], "seed %d: final trees differ" % seed
