@@ -12,15 +12,15 @@ and ``next`` (the next index to send). A peer is in one of three states:
 - SNAPSHOT: it needs entries we have compacted away; a snapshot is on its way. Send nothing more
   until it answers.
 
-``recent_active`` records whether the peer spoke to us during the current election timeout;
-check-quorum reads and clears it. Quorum arithmetic is plain functions over the voters.
+``last_heard_tick`` is the leader tick at which the peer last spoke to us; check-quorum counts
+the voters heard within the last election timeout. Quorum arithmetic is plain functions over the voters.
 """
 
 PROBE, REPLICATE, SNAPSHOT = "probe", "replicate", "snapshot"
 
 
 class Progress:
-    __slots__ = ("match", "next", "state", "inflight", "probe_sent", "recent_active",
+    __slots__ = ("match", "next", "state", "inflight", "probe_sent", "last_heard_tick",
                  "pending_snapshot", "is_learner", "match_at_heartbeat", "stalled_heartbeats")
 
     def __init__(self, next_index, is_learner=False):
@@ -29,7 +29,7 @@ class Progress:
         self.state = PROBE
         self.inflight = []          # last index of each unacknowledged append, in send order
         self.probe_sent = False     # PROBE: an append is out; wait for its answer or a heartbeat
-        self.recent_active = False
+        self.last_heard_tick = 0
         self.pending_snapshot = 0
         self.is_learner = is_learner
         self.match_at_heartbeat = -1

@@ -140,6 +140,7 @@ class RaftNode:
         self._prev_hard = HardState(self.term, self.vote, self.log.committed)
         self._prev_soft = SoftState(self.role, self.leader, self.term)
         self.elections_started = 0
+        self.leader_ticks = 0      # ticks since we became leader (check-quorum's clock)
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -328,9 +329,8 @@ class RaftNode:
         self.leader = self.id
         nxt = self.log.last_index + 1
         for peer in self.members - {self.id}:
-            pr = P.Progress(nxt, is_learner=peer in self.learners)
-            pr.recent_active = True
-            self.progress[peer] = pr
+            self.progress[peer] = P.Progress(nxt, is_learner=peer in self.learners)
+        self.leader_ticks = 0
         self.log.append([Entry(self.term, nxt, NOOP)])
         self._append_dirty = True
 
@@ -450,13 +450,13 @@ class RaftNode:
         pr = self.progress.get(m.src)
         t = m.type
         if t == MsgType.APPEND_RESP:
-            pr.recent_active = True
+            pr.last_heard_tick = self.leader_ticks
             if m.reject:
                 self._handle_reject(m, pr)
             else:
                 self._handle_ack(m, pr)
         elif t == MsgType.HEARTBEAT_RESP:
-            pr.recent_active = True
+            pr.last_heard_tick = self.leader_ticks
             pr.probe_sent = False
             if pr.state == P.REPLICATE and pr.match < self.log.last_index:
                 # Alive, yet no progress over several heartbeats: appends were lost. Probe again.
@@ -511,16 +511,12 @@ class RaftNode:
     def _tick_leader(self):
         self.heartbeat_elapsed += 1
         self.election_elapsed += 1
+        self.leader_ticks += 1
+        if self.cfg.check_quorum and not self._quorum_recently_heard():
+            self._become_follower(self.term, NONE)
+            return
         if self.election_elapsed >= self.cfg.election_ticks:
             self.election_elapsed = 0
-            if self.cfg.check_quorum:
-                active = {self.id} | {p for p, pr in self.progress.items()
-                                      if pr.recent_active and not pr.is_learner}
-                for pr in self.progress.values():
-                    pr.recent_active = False
-                if not P.has_quorum(self.voters, active):
-                    self._become_follower(self.term, NONE)
-                    return
             self.transferee = NONE   # a transfer that has not happened in a timeout is abandoned
             for pr in self.progress.values():
                 if pr.state == P.SNAPSHOT:
@@ -529,6 +525,15 @@ class RaftNode:
             self.heartbeat_elapsed = 0
             context = self.pending_reads[-1].context if self.pending_reads else b""
             self._broadcast_heartbeat(context)
+
+    def _quorum_recently_heard(self):
+        """Check-quorum: have a quorum of voters (us included) spoken within an election timeout?"""
+        since = self.leader_ticks - self.cfg.election_ticks
+        heard = {self.id}
+        for peer, pr in self.progress.items():
+            if pr.last_heard_tick > since and not pr.is_learner:
+                heard.add(peer)
+        return P.has_quorum(self.voters, heard)
 
     def _broadcast_heartbeat(self, context):
         committed = self.log.committed

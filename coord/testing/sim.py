@@ -510,7 +510,7 @@ class Simulation:
                     proposed.append((index, b"s%d-%d" % (self.seed, self.proposals)))
         target = proposed[-1][0] if proposed else None
         raise InvariantViolation(
-            "no progress %d ms after healing: leaders %s, target %s, applied %s" % (
+            "seed %d: no progress %d ms after healing: leaders %s, target %s, applied %s" % (
                 heal_ms, [(m.id, m.raft.term) for m in self.leaders()], target,
                 {m.id: (m.app.index, m.raft.role, m.raft.term) for m in self.members.values()}))
 
