@@ -1,29 +1,52 @@
-"""The single-server request pipeline, as a pure state machine.
+"""One ensemble member's request pipeline, as a pure state machine (a standalone server is an
+ensemble of one: there is no second code path).
 
 Theory of operation
 -------------------
-``ServerCore`` owns the tree, the watches and the session tracker, and one ``Connection`` per
-client socket. The Twisted adapter (``coord/runtime``) feeds it inputs and drains its output:
+``ServerCore`` owns the tree, the watches, one ``Connection`` per client socket and the member's
+consensus core (``coord.consensus.raft.RaftNode``). When this member leads it also has a
+``LeaderRole`` (``coord/leader.py``), which decides transactions. The Twisted adapter
+(``coord/runtime``) feeds it inputs and drains its output:
 
-- inputs: ``connection_made``, ``data_received``, ``connection_lost``, ``tick`` (session expiry and
-  the container/TTL reaper) and ``durable(zxid)`` (the write-ahead log is on disk up to zxid);
-- output, taken with ``take_ready()``: bytes to send per connection, connections to close, and the
-  log records to append (each a zxid and its transaction bytes).
+- inputs: ``connection_made``, ``data_received``, ``connection_lost`` (clients); ``peer_frame``,
+  ``peer_lost`` (other members); ``tick``; ``persisted(raft_ready)`` (the disk has what a consensus
+  Ready asked to store);
+- output, taken with ``take_ready()``: bytes to send per client connection, connections to close,
+  frames for peers, and the consensus Readys whose writes the adapter must make durable (in order,
+  sending each Ready's ``messages`` only once it is durable; see ``coord.consensus.messages.Ready``).
 
-Writes are prepped into transactions, applied to the tree at once and appended to the log. Every
-output (replies, notifications, closes) is tagged with the zxid of the state it reflects and held
-in its connection's queue until the log is durable through that zxid, so no client can observe a
-change that a crash could still lose. Reads computed while no write is in flight leave at once.
-Because every output of a connection goes through one FIFO queue, replies leave in request order and
-a transaction's notifications precede the reply to the write that caused them.
+**Writes.** A client's write goes to the leader: a follower forwards it (``coord/peer_wire.py``),
+the leader preps it against its pending changes, proposes it, and it is committed once a quorum
+has it on disk. Every member applies committed transactions in log order, fires its own watches,
+and the member the client is connected to replies right after applying it, so a client reads its
+own writes wherever it is connected. A write that fails prep is answered without a transaction,
+tagged with the zxid its answer reflects and held until this member has applied that far.
 
-Time and randomness come from the injected ``clock`` (``monotonic_ms()``, ``wall_ms()``) and
-``random_bytes(n)``, so tests can run the whole pipeline deterministically without sockets.
+**Reads** are answered from the local tree, which only ever holds committed state. Per-session
+FIFO: a read waits (in its connection's queue) until every earlier request of that connection has
+been answered; writes may be pipelined behind writes. ``sync`` is a real barrier: the member asks
+the leader for a read index (the leader confirms its leadership with a quorum first) and answers
+once it has applied up to it, so ``sync`` + read is linearizable.
+
+**Sessions** are global: create and close are transactions; members report liveness to the
+leader, which decides expiry. A client may move its session to any member that has applied what
+the client has seen. When this member's leader changes, requests already sent to the old leader
+have an unknown outcome: their connections are closed (the client sees ConnectionLoss and its
+session lives on), as ZooKeeper does.
+
+Every output of a connection goes through one FIFO queue, so replies leave in request order and a
+transaction's notifications precede the reply to the write that caused them. Time and randomness
+come from the injected ``clock`` (``monotonic_ms()``, ``wall_ms()``) and ``random_bytes(n)``;
+the election jitter from ``raft_rng``.
 """
 
 import collections
 
 from coord import four_letter_words
+from coord import peer_wire as W
+from coord.consensus.messages import NONE, NOOP, Message
+from coord.consensus.raft import LEADER, InvalidMessage, NotLeader, RaftConfig, RaftNode
+from coord.leader import CREATE_OPS, LeaderRole, decode_forwarded, encode_forwarded
 from coord.protocol import records as R
 from coord.protocol.codes import (
     AddWatchMode, Err, EventType, KeeperState, OpCode, WatcherType, XID_AUTH, XID_PING, XID_SET_WATCHES,
@@ -37,18 +60,19 @@ from coord.sessions import SessionTracker
 from coord.tree import acl as acls
 from coord.tree import prep as P
 from coord.tree import txns as T
-from coord.tree.datatree import CONTAINER_OWNER, DataTree, ttl_of
+from coord.tree.datatree import DataTree
 from coord.tree.watches import WatchManager
 
 _PASSWD_BYTES = 16
 _NO_PASSWD = b"\0" * _PASSWD_BYTES
 _SYNC_CONNECTED = KeeperState.SYNC_CONNECTED
+MAX_QUEUED_PER_CONNECTION = 10000   # requests waiting behind earlier ones on one connection
 
 # Opcodes whose request changes the tree (answered NotReadOnly by a read-only server later).
 _WRITE_OPS = frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL,
                         OpCode.DELETE, OpCode.SET_DATA, OpCode.SET_ACL, OpCode.MULTI,
                         OpCode.DELETE_CONTAINER})
-_CREATE_OPS = frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL})
+_FORWARDED_OPS = _WRITE_OPS | {OpCode.CLOSE_SESSION}
 
 # Short names for `cons` (ZooKeeper's Request.op2String abbreviations).
 _OP_ABBREV = {
@@ -65,24 +89,33 @@ _OP_ABBREV = {
 
 
 class Ready:
-    """A batch of work for the adapter. Order: append ``log`` records before anything else."""
+    """A batch of work for the adapter.
 
-    __slots__ = ("sends", "closes", "log")
+    ``raft``: consensus Readys, oldest first. For each: make its snapshot, entries and hard state
+    durable (in this order, Ready after Ready), send its ``early_messages`` at once and its
+    ``messages`` once it is durable, then call ``ServerCore.persisted(it)``. ``peer``: other
+    frames for peers (forwarded requests, answers, touches), to send at once. ``sends`` and
+    ``closes``: client output, computed from committed state only, sent at once.
+    """
+
+    __slots__ = ("sends", "closes", "raft", "peer")
 
     def __init__(self):
         self.sends = []    # (conn_id, bytes), in order
         self.closes = []   # conn_id, after that connection's sends
-        self.log = []      # (zxid, payload) to append to the write-ahead log
+        self.raft = []     # consensus Readys
+        self.peer = []     # (member id, frame)
 
     def __bool__(self):
-        return bool(self.sends or self.closes or self.log)
+        return bool(self.sends or self.closes or self.raft or self.peer)
 
 
 class Connection:
     __slots__ = ("conn_id", "codec", "peer_host", "peer_port", "session_id", "identities",
                  "held", "closed", "draining", "created_ms", "received", "sent", "last_op", "last_cxid",
                  "last_response_ms", "latency_total_ms", "latency_count",
-                 "latency_min_ms", "latency_max_ms", "last_latency_ms", "timeout_ms")
+                 "latency_min_ms", "latency_max_ms", "last_latency_ms", "timeout_ms",
+                 "pending_writes", "outstanding", "queue", "connecting")
 
     def __init__(self, conn_id, codec, peer_host, peer_port, now_ms):
         self.conn_id = conn_id
@@ -91,7 +124,7 @@ class Connection:
         self.peer_port = peer_port
         self.session_id = 0
         self.identities = [("ip", peer_host)]
-        self.held = collections.deque()   # (zxid tag, bytes or None for close)
+        self.held = collections.deque()   # (zxid tag, bytes or None for close, completes a request)
         self.closed = False
         self.draining = False       # a close is scheduled: read nothing more from this client
         self.created_ms = now_ms
@@ -106,6 +139,10 @@ class Connection:
         self.latency_max_ms = 0
         self.last_latency_ms = 0
         self.timeout_ms = 0
+        self.pending_writes = {}    # cxid -> (opcode, request): sent towards the leader
+        self.outstanding = 0        # requests accepted and not yet answered
+        self.queue = collections.deque()   # (xid, opcode, request) waiting behind earlier ones
+        self.connecting = None      # (session_id, timeout_ms, passwd, read_only): creation pending
 
 
 def _null_log(level, message):
@@ -113,27 +150,49 @@ def _null_log(level, message):
 
 
 class ServerCore:
-    def __init__(self, config, clock, random_bytes, *, tree=None, zxid_floor=0, server_id=0,
-                 log=_null_log, process_facts):
+    def __init__(self, config, clock, random_bytes, *, tree=None, server_id=0, incarnation=0,
+                 voters=None, learners=(), raft_config=None, raft_rng=None, hard_state=None,
+                 snapshot_meta=None, log_entries=(), tolerant_until=0, log=_null_log,
+                 process_facts):
         self.config = config
         self.clock = clock
         self.random_bytes = random_bytes
         self.log = log
         self.tree = tree if tree is not None else DataTree()
         self.watches = WatchManager()
-        self.tracker = SessionTracker(config.tick_ms)
         self.server_id = server_id
-        # zxid_floor is epoch << 32: every zxid of this run is above it, even with an empty log.
-        self.zxid_floor = zxid_floor
-        self.durable_zxid = self.tree.last_zxid
+        self.member_id = server_id or 1
+        # The run's incarnation (persisted, bumped at every start) keeps session ids unique.
+        self.incarnation = incarnation
+        voters = frozenset(voters or (self.member_id,))
+        self.standalone = voters == {self.member_id} and not learners
+        kwargs = {}
+        if hard_state is not None:
+            kwargs["hard_state"] = hard_state
+        self.raft = RaftNode(self.member_id, voters, learners,
+                             config=raft_config or RaftConfig(), rng=raft_rng,
+                             snapshot=snapshot_meta, entries=log_entries, **kwargs)
+        # Entries up to here may already be reflected in a fuzzy snapshot: apply them tolerantly.
+        self.tolerant_until = tolerant_until
+        self.leader = None                  # LeaderRole once this member leads and has caught up
+        self._leader_known = NONE
+        self._term_start = 0                # index of our NOOP when we became leader
+        self._leader_backlog = []           # forwarded requests waiting for our LeaderRole
+        self._unrouted = []                 # our own requests waiting for a leader to be known
+        self._answers_waiting = []          # (zxid, member, ForwardReply): sent once applied
+        self._syncs = {}                    # read-index context -> (conn, xid, path)
+        self._sync_points = []              # (index, conn, xid, path) waiting to be applied
+        self._sync_counter = 0
+        self._unrouted_syncs = []
+        self._touched = set()
         self.connections = {}
         self.session_conn = {}            # session_id -> attached Connection
+        self._connecting = {}             # session_id -> Connection waiting for its creation
         self._waiting = set()             # connections with held output
         self._ready = Ready()
         self._next_session_counter = 0
-        self._next_reap_ms = None
         self.started_ms = clock.monotonic_ms()
-        # What the four-letter words report about the process and its disk (runtime-supplied).
+        self._tracker_when_following = SessionTracker(config.tick_ms)
         self.process_facts = process_facts
         self.packets_received = 0
         self.packets_sent = 0
@@ -142,17 +201,34 @@ class ServerCore:
         self.latency_total_ms = 0
         self.latency_count = 0
         self.auth_failed_count = 0
-        # Sessions recovered from disk get a full timeout from now (the clients may reconnect).
-        now = clock.monotonic_ms()
-        for session_id, (timeout_ms, _passwd) in self.tree.sessions.items():
-            self.tracker.add(session_id, timeout_ms, now)
+        if self.standalone:
+            self.raft.campaign_now()   # an ensemble of one: nobody to wait for
 
     # -- adapter interface ------------------------------------------------------------------------
 
     def take_ready(self):
+        self._drive()
         ready = self._ready
         self._ready = Ready()
         return ready
+
+    def persisted(self, raft_ready):
+        self.raft.persisted(raft_ready)
+
+    @property
+    def tracker(self):
+        """The session tracker that decides expiry (the leader's); empty on other members."""
+        return self.leader.tracker if self.leader is not None else self._tracker_when_following
+
+    @property
+    def mode(self):
+        if self.standalone:
+            return "standalone"
+        if self.raft.role == LEADER:
+            return "leader"
+        if self.member_id in self.raft.learners:
+            return "observer"
+        return "follower"
 
     def connection_made(self, conn_id, peer_host, peer_port):
         codec = ServerConnection(max_frame_bytes=self.config.max_frame_bytes)
@@ -163,12 +239,19 @@ class ServerCore:
         conn = self.connections.pop(conn_id, None)
         if conn is None:
             return
-        conn.closed = True
+        self._forget(conn)
+
+    def _forget(self, conn):
+        conn.closed = conn.draining = True
         conn.held.clear()
+        conn.queue.clear()
+        conn.pending_writes.clear()
         self._waiting.discard(conn)
         self.watches.remove_watcher(conn)
         if conn.session_id and self.session_conn.get(conn.session_id) is conn:
             del self.session_conn[conn.session_id]
+        if conn.connecting is not None:
+            self._connecting.pop(conn.connecting[0], None)
 
     def data_received(self, conn_id, data):
         conn = self.connections.get(conn_id)
@@ -195,81 +278,376 @@ class ServerCore:
             elif type(event) is MalformedRequest:
                 self.log("warn", "malformed %s request from %s:%s: %s"
                          % (event.opcode, conn.peer_host, conn.peer_port, event.reason))
-                self._reply_error(conn, event.xid, Err.MARSHALLING_ERROR)
+                self._enqueue(conn, event.xid, None, Err.MARSHALLING_ERROR)
             elif type(event) is UnknownRequest:
                 self.log("warn", "unimplemented opcode %s from %s:%s; closing"
                          % (event.opcode, conn.peer_host, conn.peer_port))
-                # ZooKeeper puts zxid -1 in this reply; it still waits its turn in the queue.
-                self._emit(conn, self.tree.last_zxid,
-                           conn.codec.reply(event.xid, -1, Err.UNIMPLEMENTED))
-                self._close_after_output(conn)
+                self._enqueue(conn, event.xid, None, Err.UNIMPLEMENTED)
         if requests:
             # One clock read per batch of requests, not two per request: this is the hot path.
             self._record_latency(conn, self.clock.monotonic_ms() - now, requests)
 
-    def durable(self, zxid):
-        """The write-ahead log is on disk through ``zxid``: release what waited for it."""
-        if zxid <= self.durable_zxid:
+    def tick(self):
+        """Advance consensus time; the leader expires silent sessions and reaps containers."""
+        now = self.clock.monotonic_ms()
+        self.raft.tick()
+        if self.leader is not None:
+            self.leader.expire(now, self.log)
+            self.leader.reap(now)
+        elif self._touched and self.raft.leader != NONE:
+            self._ready.peer.append((self.raft.leader, W.Touch(tuple(sorted(self._touched)))))
+            self._touched.clear()
+
+    # -- peers ----------------------------------------------------------------------------------
+
+    def peer_frame(self, src, frame):
+        """A frame from member ``src`` (already decoded and authenticated by the adapter)."""
+        if isinstance(frame, Message):
+            if frame.src != src:
+                self.log("warn", "member %d sent a message claiming to be from %d; dropped"
+                         % (src, frame.src))
+                return
+            try:
+                self.raft.step(frame)
+            except InvalidMessage as e:
+                self.log("warn", "dropped a message from member %d: %s" % (src, e))
             return
-        self.durable_zxid = zxid
+        t = type(frame)
+        if t is W.Forward:
+            if frame.origin != src:
+                self.log("warn", "member %d forwarded a request as member %d; dropped"
+                         % (src, frame.origin))
+                return
+            try:
+                request = decode_forwarded(frame.opcode, frame.body)
+            except Exception as e:
+                self.log("warn", "member %d forwarded a malformed request: %s" % (src, e))
+                return
+            self._leader_submit(frame.origin, frame.session_id, frame.cxid, frame.opcode, request,
+                                frame.identities)
+        elif t is W.ForwardReply:
+            if src == self.raft.leader:
+                self._answer(frame)
+        elif t is W.Touch:
+            if self.leader is not None:
+                self.leader.touch(frame.session_ids, self.clock.monotonic_ms())
+
+    def peer_lost(self, peer):
+        """Our connection to ``peer`` broke: what we sent it may be lost."""
+        if peer == self.raft.leader:
+            self.raft.leader_unreachable()
+        self.raft.peer_unreachable(peer)
+
+    def compact(self, snapshot_meta):
+        self.raft.compact(snapshot_meta)
+
+    # -- the consensus loop ---------------------------------------------------------------------
+
+    def _drive(self):
+        raft = self.raft
+        for _ in range(1000):
+            rd = raft.take_ready()
+            if not rd:
+                return
+            if rd.soft_state is not None:
+                self._role_changed(rd.soft_state)
+            if rd.snapshot is not None:
+                self._install_snapshot(*rd.snapshot)
+            for entry in rd.committed:
+                self._apply(entry)
+            if rd.committed or rd.snapshot is not None:
+                self._after_apply()
+            for read_state in rd.read_states:
+                self._sync_confirmed(read_state)
+            if rd.hard_state is not None or rd.entries or rd.snapshot is not None \
+                    or rd.early_messages or rd.messages:
+                self._ready.raft.append(rd)
+        raise AssertionError("consensus Readys never ran out")
+
+    def _role_changed(self, soft):
+        was_leader = self.leader is not None or self._term_start
+        if soft.role == LEADER:
+            if not self._term_start:
+                self._term_start = self.raft.log.last_index   # our NOOP
+                self.log("info", "member %d leads term %d" % (self.member_id, soft.term))
+        else:
+            if was_leader:
+                self.log("info", "member %d no longer leads (term %d)" % (self.member_id, soft.term))
+            self.leader = None
+            self._term_start = 0
+            self._leader_backlog = []
+            self._answers_waiting = []
+        if soft.leader != self._leader_known:
+            old, self._leader_known = self._leader_known, soft.leader
+            if old != NONE:
+                self._abandon_in_flight()
+            if soft.leader != NONE:
+                if soft.leader != self.member_id:
+                    self.log("info", "member %d follows member %d (term %d)"
+                             % (self.member_id, soft.leader, soft.term))
+                unrouted, self._unrouted = self._unrouted, []
+                for item in unrouted:
+                    self._route(*item)
+                contexts, self._unrouted_syncs = self._unrouted_syncs, []
+                for context in contexts:
+                    if context in self._syncs:
+                        self.raft.read_index(context)
+
+    def _abandon_in_flight(self):
+        """Requests sent to a leader we lost have an unknown outcome: disconnect their clients."""
+        for conn in list(self.connections.values()):
+            if conn.outstanding and not conn.closed:
+                self._close_now(conn)
+        self._syncs.clear()
+        self._sync_points = []
+
+    def _install_snapshot(self, meta, data):
+        tolerant_until = int.from_bytes(data[:8], "big")
+        tree, _ = DataTree.from_snapshot(data[8:])
+        tree.last_zxid = meta.index
+        self.tree = tree
+        self.tolerant_until = max(tolerant_until, meta.index)
+        self.log("info", "installed a snapshot at zxid 0x%x from the leader" % meta.index)
+        # Our clients' watches cannot be told what changed in between: they reconnect, and
+        # SetWatches compares zxids, as with a ZooKeeper follower that resyncs by snapshot.
+        for conn in list(self.connections.values()):
+            self._close_now(conn)
+
+    def _after_apply(self):
+        applied = self.tree.last_zxid
+        if self.raft.role == LEADER and self.leader is None and self._term_start \
+                and applied >= self._term_start:
+            self.leader = LeaderRole(self.config, self.tree, self.raft, self.clock,
+                                     self.clock.monotonic_ms())
+            for session_id in self._touched:
+                self.leader.tracker.touch(session_id, self.clock.monotonic_ms())
+            self._touched.clear()
+            backlog, self._leader_backlog = self._leader_backlog, []
+            for item in backlog:
+                self._leader_submit(*item)
+        if self._answers_waiting:
+            keep = []
+            for zxid, member, answer in self._answers_waiting:
+                if zxid <= applied:
+                    self._ready.peer.append((member, answer))
+                else:
+                    keep.append((zxid, member, answer))
+            self._answers_waiting = keep
+        if self._sync_points:
+            keep = []
+            for item in self._sync_points:
+                index, conn, xid, path = item
+                if index <= applied:
+                    self._finish_sync(conn, xid, path)
+                else:
+                    keep.append(item)
+            self._sync_points = keep
+        self._release(applied)
+
+    def _apply(self, entry):
+        tree = self.tree
+        if entry.kind == NOOP:
+            if entry.index > tree.last_zxid:
+                tree.last_zxid = entry.index
+            return
+        header, txn = T.decode(entry.data)
+        if header.zxid != entry.index:
+            raise AssertionError("log entry %d carries zxid %d" % (entry.index, header.zxid))
+        tolerant = entry.index <= self.tolerant_until
+        stats = None
+        if txn.kind == T.MULTI:
+            stats = []
+            triggers = []
+            for sub in txn.txns:
+                triggers.extend(tree.apply(header, sub, tolerant))
+                node = tree.get(sub.path)
+                stats.append(node.stat() if node is not None else None)
+        else:
+            triggers = tree.apply(header, txn, tolerant)
+        zxid = entry.index
+        if triggers:
+            trigger = self.watches.trigger
+            allowed = acls.allowed
+            for event_type, path, node_acl in triggers:
+                for watcher in trigger(event_type, path):
+                    # A watcher that cannot READ the node is not told (its one-shot watch is spent).
+                    if not watcher.closed and allowed(node_acl, acls.READ, watcher.identities):
+                        self._notify(watcher, zxid, event_type, path)
+        if self.leader is not None:
+            self.leader.applied(zxid, txn)
+        kind = txn.kind
+        if kind == T.CREATE_SESSION:
+            conn = self._connecting.pop(txn.session_id, None)
+            if conn is not None and not conn.closed:
+                self._session_created(conn, zxid)
+            return
+        conn = self.session_conn.get(header.session_id)
+        if kind == T.CLOSE_SESSION:
+            if conn is not None:
+                if conn.pending_writes.pop(header.cxid, None) is not None:
+                    self._emit(conn, zxid, conn.codec.reply(header.cxid, zxid, 0), completes=True)
+                self._close_after_output(conn)
+            return
+        if conn is None:
+            return
+        pending = conn.pending_writes.pop(header.cxid, None)
+        if pending is None:
+            return
+        opcode, request = pending
+        response = self._write_response(opcode, request, txn, stats)
+        self._emit(conn, zxid, conn.codec.reply(header.cxid, zxid, 0, response), completes=True)
+
+    def _write_response(self, opcode, request, txn, stats):
+        tree = self.tree
+        if opcode == OpCode.CREATE:
+            return R.CreateResponse(txn.path)
+        if opcode in CREATE_OPS:
+            node = tree.get(txn.path)
+            return R.Create2Response(txn.path, node.stat())
+        if opcode == OpCode.SET_DATA:
+            return R.SetDataResponse(tree.get(txn.path).stat())
+        if opcode == OpCode.SET_ACL:
+            return R.SetACLResponse(tree.get(txn.path).stat())
+        if opcode == OpCode.MULTI:
+            results = []
+            subs = iter(zip(txn.txns, stats))
+            for op_code, _op in request.ops:
+                if op_code == OpCode.CHECK:
+                    results.append((OpCode.CHECK, None))
+                    continue
+                sub, stat = next(subs)
+                if op_code == OpCode.CREATE or op_code == OpCode.CREATE2:
+                    # ZooKeeper 3.8 answers create2 inside a multi with a plain create result.
+                    results.append((OpCode.CREATE, R.CreateResponse(sub.path)))
+                elif op_code in CREATE_OPS:
+                    results.append((OpCode.CREATE2, R.Create2Response(sub.path, stat)))
+                elif op_code == OpCode.DELETE:
+                    results.append((OpCode.DELETE, None))
+                else:
+                    results.append((OpCode.SET_DATA, R.SetDataResponse(stat)))
+            return R.MultiResponse(results)
+        return None   # delete, deleteContainer
+
+    # -- routing writes to the leader -----------------------------------------------------------
+
+    def _route(self, session_id, cxid, opcode, request, identities):
+        """Send a write on its way to the leader (ourselves included)."""
+        raft = self.raft
+        if raft.role == LEADER:
+            self._leader_submit(self.member_id, session_id, cxid, opcode, request, identities)
+        elif raft.leader != NONE:
+            self._ready.peer.append((raft.leader, W.Forward(
+                self.member_id, session_id, cxid, opcode, tuple(identities),
+                encode_forwarded(opcode, request))))
+        else:
+            self._unrouted.append((session_id, cxid, opcode, request, identities))
+
+    def _leader_submit(self, origin, session_id, cxid, opcode, request, identities):
+        if self.raft.role != LEADER:
+            return   # the origin learns of the new leader and disconnects the client
+        if self.leader is None:
+            self._leader_backlog.append((origin, session_id, cxid, opcode, request, identities))
+            return
+        try:
+            prepared = self.leader.submit(session_id, cxid, opcode, request, list(identities))
+        except NotLeader:
+            return
+        if prepared.error or prepared.checks_passed:
+            if prepared.checks_passed:
+                kind, code = W.CHECKS_PASSED, 0
+            elif prepared.multi_index >= 0:
+                kind, code = W.MULTI_FAILED, prepared.error
+            else:
+                kind, code = W.ERROR, prepared.error
+            answer = W.ForwardReply(session_id, cxid, prepared.zxid, kind, code,
+                                    prepared.multi_index)
+            if origin == self.member_id:
+                self._answer(answer)
+            elif prepared.zxid <= self.tree.last_zxid:
+                self._ready.peer.append((origin, answer))
+            else:
+                self._answers_waiting.append((prepared.zxid, origin, answer))
+
+    def _answer(self, answer):
+        """The leader answered one of our writes without a transaction."""
+        conn = self.session_conn.get(answer.session_id)
+        if conn is None:
+            return
+        pending = conn.pending_writes.pop(answer.cxid, None)
+        if pending is None:
+            return
+        opcode, request = pending
+        xid, tag = answer.cxid, answer.zxid
+        if answer.kind == W.CHECKS_PASSED:
+            data = conn.codec.reply(xid, tag, 0, R.MultiResponse([(OpCode.CHECK, None)
+                                                                  for _ in request.ops]))
+        elif answer.kind == W.MULTI_FAILED:
+            n = len(request.ops)
+            index = answer.index
+            # Earlier ops: 0 (rolled back); this op: its error; later ops: RuntimeInconsistency.
+            results = [(OpCode.ERROR, R.ErrorResponse(Err.OK))] * index
+            results.append((OpCode.ERROR, R.ErrorResponse(answer.code)))
+            results.extend([(OpCode.ERROR, R.ErrorResponse(Err.RUNTIME_INCONSISTENCY))]
+                           * (n - index - 1))
+            data = conn.codec.reply(xid, tag, 0, R.MultiResponse(results))
+        else:
+            data = conn.codec.reply(xid, tag, answer.code)
+        self._emit(conn, tag, data, completes=True)
+
+    # -- output ---------------------------------------------------------------------------------
+
+    def _emit(self, conn, zxid_tag, data, completes=False):
+        """Queue output on a connection; it leaves once this member has applied ``zxid_tag``."""
+        if not conn.held and zxid_tag <= self.tree.last_zxid:
+            self._ready.sends.append((conn.conn_id, data))
+            if completes:
+                self._completed(conn)
+        else:
+            conn.held.append((zxid_tag, data, completes))
+            self._waiting.add(conn)
+        conn.sent += 1
+        self.packets_sent += 1
+
+    def _completed(self, conn):
+        conn.outstanding -= 1
+        if conn.queue and not conn.closed:
+            self._drain_queue(conn)
+
+    def _release(self, applied):
         if not self._waiting:
             return
         sends = self._ready.sends
         for conn in list(self._waiting):
             held = conn.held
-            while held and held[0][0] <= zxid:
-                _, data = held.popleft()
+            completed = 0
+            while held and held[0][0] <= applied:
+                _, data, completes = held.popleft()
                 if data is None:
                     self._close_now(conn)
                     break
                 sends.append((conn.conn_id, data))
+                completed += completes
             if not held:
                 self._waiting.discard(conn)
-
-    def tick(self):
-        """Expire silent sessions and reap empty containers and TTL nodes."""
-        now = self.clock.monotonic_ms()
-        for session_id in self.tracker.expired(now):
-            if session_id in self.tree.sessions:
-                self.log("info", "expiring session 0x%x" % session_id)
-                self._close_session(session_id, 0, None)
-        interval = self.config.reaper_interval_ms
-        if self._next_reap_ms is None:
-            self._next_reap_ms = now + interval
-        elif now >= self._next_reap_ms:
-            self._next_reap_ms = now + interval
-            self._reap()
-
-    # -- output ---------------------------------------------------------------------------------
-
-    def _emit(self, conn, zxid_tag, data):
-        if not conn.held and zxid_tag <= self.durable_zxid:
-            self._ready.sends.append((conn.conn_id, data))
-        else:
-            conn.held.append((zxid_tag, data))
-            self._waiting.add(conn)
-        conn.sent += 1
-        self.packets_sent += 1
+            if completed and not conn.closed:
+                conn.outstanding -= completed
+                if conn.queue:
+                    self._drain_queue(conn)
 
     def _close_after_output(self, conn):
         """Close once everything queued before now has been sent."""
         conn.draining = True
-        tag = self.tree.last_zxid
-        if not conn.held and tag <= self.durable_zxid:
+        if not conn.held:
             self._close_now(conn)
         else:
-            conn.held.append((tag, None))
+            conn.held.append((self.tree.last_zxid, None, False))
             self._waiting.add(conn)
 
     def _close_now(self, conn):
         if conn.closed:
             return
-        conn.closed = conn.draining = True
         self._ready.closes.append(conn.conn_id)
-        self._waiting.discard(conn)
-        self.watches.remove_watcher(conn)
-        if conn.session_id and self.session_conn.get(conn.session_id) is conn:
-            del self.session_conn[conn.session_id]
+        self._forget(conn)
 
     def _reply(self, conn, xid, record, zxid_tag=None):
         tag = self.tree.last_zxid if zxid_tag is None else zxid_tag
@@ -296,10 +674,17 @@ class ServerCore:
         return timeout
 
     def _new_session_id(self):
-        # server id in the top byte, this run's epoch next, then a counter: unique across restarts.
+        # member id in the top byte, this run's incarnation next, then a counter: unique across
+        # members and restarts.
         self._next_session_counter += 1
-        epoch = (self.zxid_floor >> 32) & 0xFFFFFF
-        return (self.server_id << 56) | (epoch << 32) | self._next_session_counter
+        return ((self.member_id & 0xFF) << 56) | ((self.incarnation & 0xFFFFFF) << 32) \
+            | self._next_session_counter
+
+    def _touch(self, session_id):
+        if self.leader is not None:
+            self.leader.tracker.touch(session_id, self.clock.monotonic_ms())
+        else:
+            self._touched.add(session_id)
 
     def _connect(self, conn, request):
         if request.last_zxid_seen > self.tree.last_zxid:
@@ -310,19 +695,17 @@ class ServerCore:
             return
         timeout = self._negotiate_timeout(request.timeout_ms)
         read_only = None if request.read_only is None else False
-        now = self.clock.monotonic_ms()
         if request.session_id == 0:
             session_id = self._new_session_id()
             passwd = self.random_bytes(_PASSWD_BYTES)
-            zxid = self._commit(0, 0, T.CreateSessionTxn(session_id, timeout, passwd))
-            self.tracker.add(session_id, timeout, now)
-            self._attach(conn, session_id, timeout)
-            self._emit(conn, zxid, conn.codec.connect_response(
-                R.ConnectResponse(0, timeout, session_id, passwd, read_only)))
+            conn.connecting = (session_id, timeout, passwd, read_only)
+            conn.outstanding += 1
+            self._connecting[session_id] = conn
+            self._route(session_id, 0, W.CREATE_SESSION, (session_id, timeout, passwd), ())
             return
         session_id = request.session_id
         known = self.tree.sessions.get(session_id)
-        if known is None or known[1] != request.passwd or session_id not in self.tracker:
+        if known is None or known[1] != request.passwd:
             self._emit(conn, self.tree.last_zxid, conn.codec.connect_response(
                 R.ConnectResponse(0, 0, 0, _NO_PASSWD, read_only)))
             self._close_after_output(conn)
@@ -330,162 +713,24 @@ class ServerCore:
         old = self.session_conn.get(session_id)
         if old is not None and old is not conn:
             self._close_now(old)
-        self.tracker.set_timeout(session_id, timeout, now)
+        if self.leader is not None:
+            self.leader.set_timeout(session_id, timeout, self.clock.monotonic_ms())
+        self._touch(session_id)
         self._attach(conn, session_id, timeout)
         self._emit(conn, self.tree.last_zxid, conn.codec.connect_response(
             R.ConnectResponse(0, timeout, session_id, known[1], read_only)))
+
+    def _session_created(self, conn, zxid):
+        session_id, timeout, passwd, read_only = conn.connecting
+        conn.connecting = None
+        self._attach(conn, session_id, timeout)
+        self._emit(conn, zxid, conn.codec.connect_response(
+            R.ConnectResponse(0, timeout, session_id, passwd, read_only)), completes=True)
 
     def _attach(self, conn, session_id, timeout):
         conn.session_id = session_id
         conn.timeout_ms = timeout
         self.session_conn[session_id] = conn
-
-    def _close_session(self, session_id, cxid, conn):
-        """Log the CloseSession transaction; its ephemerals go and their watches fire."""
-        self.tracker.remove(session_id)
-        zxid = self._commit(session_id, cxid, T.CloseSessionTxn(session_id))
-        attached = self.session_conn.get(session_id)
-        if conn is not None:
-            self._emit(conn, zxid, conn.codec.reply(cxid, zxid, 0))
-        if attached is not None:
-            self._close_after_output(attached)
-        return zxid
-
-    # -- writes ---------------------------------------------------------------------------------
-
-    def _next_zxid(self):
-        last = self.tree.last_zxid
-        return (last if last > self.zxid_floor else self.zxid_floor) + 1
-
-    def _commit(self, session_id, cxid, txn, per_op=None):
-        """Log and apply a transaction, queue its notifications; returns its zxid.
-
-        ``per_op``, for a multi, collects the Stat after each sub-transaction (for create2 and
-        setData results, which ZooKeeper reports as of that point of the multi).
-        """
-        zxid = self._next_zxid()
-        header = T.TxnHeader(session_id, cxid, zxid, self.clock.wall_ms())
-        self._ready.log.append((zxid, T.encode(header, txn)))
-        tree = self.tree
-        if per_op is None:
-            triggers = tree.apply(header, txn)
-        else:
-            triggers = []
-            for sub in txn.txns:
-                triggers.extend(tree.apply(header, sub))
-                node = tree.get(sub.path)
-                per_op.append(node.stat() if node is not None else None)
-        trigger = self.watches.trigger
-        allowed = acls.allowed
-        for event_type, path, node_acl in triggers:
-            for watcher in trigger(event_type, path):
-                # A watcher that cannot READ the node is not told (its one-shot watch is spent).
-                if not watcher.closed and allowed(node_acl, acls.READ, watcher.identities):
-                    self._notify(watcher, zxid, event_type, path)
-        return zxid
-
-    def _write(self, conn, xid, opcode, request, ctx):
-        tree = self.tree
-        if opcode in _CREATE_OPS:
-            txn = P.prep_create(tree, opcode, request, ctx)
-            zxid = self._commit(conn.session_id, xid, txn)
-            if opcode == OpCode.CREATE:
-                return R.CreateResponse(txn.path), zxid
-            return R.Create2Response(txn.path, tree.get(txn.path).stat()), zxid
-        if opcode == OpCode.DELETE:
-            txn = P.prep_delete(tree, request, ctx)
-            return None, self._commit(conn.session_id, xid, txn)
-        if opcode == OpCode.SET_DATA:
-            txn = P.prep_set_data(tree, request, ctx)
-            zxid = self._commit(conn.session_id, xid, txn)
-            return R.SetDataResponse(tree.get(txn.path).stat()), zxid
-        if opcode == OpCode.SET_ACL:
-            txn = P.prep_set_acl(tree, request, ctx)
-            zxid = self._commit(conn.session_id, xid, txn)
-            return R.SetACLResponse(tree.get(txn.path).stat()), zxid
-        if opcode == OpCode.MULTI:
-            return self._multi(conn, xid, request, ctx)
-        if opcode == OpCode.DELETE_CONTAINER:
-            return None, self._delete_container(request.path, conn.session_id, xid)
-        raise AssertionError(opcode)
-
-    def _multi(self, conn, xid, request, ctx):
-        view = P.MultiView(self.tree)
-        prepared = []          # (opcode, txn or None for check)
-        for index, (opcode, op) in enumerate(request.ops):
-            try:
-                if opcode in _CREATE_OPS:
-                    txn = P.prep_create(view, opcode, op, ctx)
-                elif opcode == OpCode.DELETE:
-                    txn = P.prep_delete(view, op, ctx)
-                elif opcode == OpCode.SET_DATA:
-                    txn = P.prep_set_data(view, op, ctx)
-                elif opcode == OpCode.CHECK:
-                    P.prep_check(view, op, ctx)
-                    txn = None
-                else:
-                    raise P.OpError(Err.MARSHALLING_ERROR)
-            except P.OpError as e:
-                # Earlier ops: 0 (rolled back); this op: its error; later ops: RuntimeInconsistency.
-                results = [(OpCode.ERROR, R.ErrorResponse(Err.OK))] * index
-                results.append((OpCode.ERROR, R.ErrorResponse(e.code)))
-                results.extend([(OpCode.ERROR, R.ErrorResponse(Err.RUNTIME_INCONSISTENCY))]
-                               * (len(request.ops) - index - 1))
-                return R.MultiResponse(results), None
-            if txn is not None:
-                view.note(txn)
-            prepared.append((opcode, txn))
-        txns = tuple(txn for _, txn in prepared if txn is not None)
-        if not txns:
-            return R.MultiResponse([(opcode, None) for opcode, _ in prepared]), None
-        stats = []
-        zxid = self._commit(conn.session_id, xid, T.MultiTxn(txns), per_op=stats)
-        results = []
-        stat_iter = iter(stats)
-        for opcode, txn in prepared:
-            if txn is None:
-                results.append((OpCode.CHECK, None))
-                continue
-            stat = next(stat_iter)
-            if opcode == OpCode.CREATE or opcode == OpCode.CREATE2:
-                # ZooKeeper 3.8 answers create2 inside a multi with a plain create result.
-                results.append((OpCode.CREATE, R.CreateResponse(txn.path)))
-            elif opcode in _CREATE_OPS:
-                results.append((OpCode.CREATE2, R.Create2Response(txn.path, stat)))
-            elif opcode == OpCode.DELETE:
-                results.append((OpCode.DELETE, None))
-            else:
-                results.append((OpCode.SET_DATA, R.SetDataResponse(stat)))
-        return R.MultiResponse(results), zxid
-
-    def _delete_container(self, path, session_id, cxid):
-        node = self.tree.get(path)
-        if node is None:
-            raise P.OpError(Err.NO_NODE, path)
-        if node.ephemeral_owner != CONTAINER_OWNER and ttl_of(node.ephemeral_owner) is None:
-            raise P.OpError(Err.BAD_VERSION, path)
-        if node.children:
-            raise P.OpError(Err.NOT_EMPTY, path)
-        return self._commit(session_id, cxid, T.DeleteTxn(path))
-
-    def _reap(self):
-        """Delete containers that had children and lost them all, and TTL nodes past their TTL."""
-        tree = self.tree
-        now_wall = self.clock.wall_ms()
-        doomed = []
-        for path in tree.containers:
-            node = tree.get(path)
-            if not node.children and node.cversion > 0:
-                doomed.append(path)
-        for path in tree.ttl_nodes:
-            node = tree.get(path)
-            if not node.children and now_wall - node.mtime > ttl_of(node.ephemeral_owner):
-                doomed.append(path)
-        for path in sorted(doomed):
-            try:
-                self._delete_container(path, 0, 0)
-            except P.OpError:
-                pass   # changed since we looked (e.g. a parent deleted first)
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -495,15 +740,98 @@ class ServerCore:
         conn.last_op = _OP_ABBREV.get(opcode, "UNKN")
         conn.last_cxid = xid
         session_id = conn.session_id
+        if session_id:
+            self._touch(session_id)
+        self._enqueue(conn, xid, opcode, request)
+
+    def _enqueue(self, conn, xid, opcode, request):
+        """Run a request now if per-session FIFO allows, else queue it behind earlier ones.
+
+        ``opcode`` None: an answer decided on arrival (``request`` is its error code), which
+        still waits its turn.
+        """
+        if conn.queue or conn.connecting is not None or (
+                opcode not in _FORWARDED_OPS and (conn.outstanding or conn.held)):
+            if len(conn.queue) >= MAX_QUEUED_PER_CONNECTION:
+                self.log("warn", "closing connection from %s:%s: %d requests queued"
+                         % (conn.peer_host, conn.peer_port, len(conn.queue)))
+                self._close_now(conn)
+                return
+            conn.queue.append((xid, opcode, request))
+            return
+        self._execute(conn, xid, opcode, request)
+
+    def _drain_queue(self, conn):
+        queue = conn.queue
+        while queue and not conn.closed and not conn.draining:
+            xid, opcode, request = queue[0]
+            if conn.connecting is not None or (
+                    opcode not in _FORWARDED_OPS and (conn.outstanding or conn.held)):
+                return
+            queue.popleft()
+            self._execute(conn, xid, opcode, request)
+
+    def _execute(self, conn, xid, opcode, request):
+        if opcode is None:
+            self._reply_error(conn, xid, request)
+            if request == Err.UNIMPLEMENTED:
+                self._close_after_output(conn)
+            return
+        session_id = conn.session_id
         if session_id not in self.tree.sessions:
             self._reply_error(conn, xid, Err.SESSION_EXPIRED)
             self._close_after_output(conn)
             return
-        self.tracker.touch(session_id, now)
+        if opcode in _FORWARDED_OPS:
+            if opcode == OpCode.CLOSE_SESSION:
+                opcode = W.CLOSE_SESSION
+                request = None
+            elif opcode == OpCode.MULTI and not request.ops:
+                self._reply(conn, xid, R.MultiResponse([]))
+                return
+            conn.pending_writes[xid] = (opcode, request)
+            conn.outstanding += 1
+            self._route(session_id, xid, opcode, request, conn.identities)
+            return
+        if opcode == OpCode.SYNC:
+            self._sync(conn, xid, request.path)
+            return
         try:
             self._dispatch(conn, xid, opcode, request)
         except P.OpError as e:
             self._reply_error(conn, xid, e.code)
+
+    # -- sync -----------------------------------------------------------------------------------
+
+    def _sync(self, conn, xid, path):
+        if self.standalone:
+            self._reply(conn, xid, R.SyncResponse(path))
+            return
+        self._sync_counter += 1
+        context = b"%d:%d" % (self.member_id, self._sync_counter)
+        conn.outstanding += 1
+        self._syncs[context] = (conn, xid, path)
+        if not self.raft.read_index(context):
+            self._unrouted_syncs.append(context)   # asked again once a leader is known
+
+    def _sync_confirmed(self, read_state):
+        item = self._syncs.pop(read_state.context, None)
+        if item is None:
+            return
+        conn, xid, path = item
+        if conn.closed:
+            return
+        if read_state.index <= self.tree.last_zxid:
+            self._finish_sync(conn, xid, path)
+        else:
+            self._sync_points.append((read_state.index, conn, xid, path))
+
+    def _finish_sync(self, conn, xid, path):
+        if conn.closed:
+            return
+        self._emit(conn, self.tree.last_zxid, conn.codec.reply(xid, self.tree.last_zxid, 0,
+                                                               R.SyncResponse(path)),
+                   completes=True)
 
     def _record_latency(self, conn, latency, count):
         """Processing time of a batch of ``count`` requests, counted once per request."""
@@ -557,12 +885,6 @@ class ServerCore:
                 self._reply(conn, xid, R.GetChildren2Response(list(node.children), node.stat()))
         elif opcode == OpCode.PING:
             self._reply(conn, XID_PING, None)
-        elif opcode in _WRITE_OPS:
-            ctx = P.PrepContext(conn.session_id, conn.identities, 0, self.config.extended_types)
-            response, zxid = self._write(conn, xid, opcode, request, ctx)
-            self._reply(conn, xid, response, zxid)
-        elif opcode == OpCode.SYNC:
-            self._reply(conn, xid, R.SyncResponse(request.path))
         elif opcode == OpCode.GET_ACL:
             node = self._node_for_read(conn, request.path, acls.READ | acls.ADMIN)
             acl = node.acl
@@ -571,8 +893,6 @@ class ServerCore:
             self._reply(conn, xid, R.GetACLResponse(list(acl), node.stat()))
         elif opcode == OpCode.MULTI_READ:
             self._multi_read(conn, xid, request)
-        elif opcode == OpCode.CLOSE_SESSION:
-            self._close_session(conn.session_id, xid, conn)
         elif opcode == OpCode.AUTH:
             self._auth(conn, request)
         elif opcode == OpCode.SET_WATCHES or opcode == OpCode.SET_WATCHES2:

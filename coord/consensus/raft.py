@@ -227,6 +227,11 @@ class RaftNode:
             self._send_append(target, pr)
         return True
 
+    def campaign_now(self):
+        """Start an election at once (a member of an ensemble of one has nobody to wait for)."""
+        if self.role != LEADER:
+            self._campaign()
+
     def leader_unreachable(self):
         """Our connection to the leader dropped: campaign soon rather than after the timeout."""
         if self.role != FOLLOWER or self.leader == NONE:

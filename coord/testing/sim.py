@@ -511,7 +511,7 @@ class Simulation:
         target = proposed[-1][0] if proposed else None
         raise InvariantViolation(
             "seed %d: no progress %d ms after healing: leaders %s, target %s, applied %s" % (
-                heal_ms, [(m.id, m.raft.term) for m in self.leaders()], target,
+                self.seed, heal_ms, [(m.id, m.raft.term) for m in self.leaders()], target,
                 {m.id: (m.app.index, m.raft.role, m.raft.term) for m in self.members.values()}))
 
 

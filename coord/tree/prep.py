@@ -6,10 +6,11 @@ Each ``prep_*`` function checks a request against a *view* of the tree in the or
 PrepRequestProcessor does (the order decides which error a client sees when several apply), then
 returns the transaction ``DataTree.apply`` will execute. Errors are raised as ``OpError(code)``.
 
-The view is the ``DataTree`` itself for a single operation. For a multi it is a ``MultiView``: an
-overlay recording what the earlier operations of the same multi will have done, so that every op
-sees its predecessors' effects (create ``/a`` then ``/a/b``) while the tree stays untouched until
-the whole multi has passed. Views answer ``get(path)`` with an object carrying ``version``,
+The view is the leader's ``PendingChanges``: the tree of applied (committed) transactions plus
+the effects of those proposed and not yet applied, as ZooKeeper's outstandingChanges. For a multi
+it is a ``MultiView`` on top of that: an overlay recording what the earlier operations of the same
+multi will have done, so that every op sees its predecessors' effects (create ``/a`` then
+``/a/b``) while nothing is noted until the whole multi has passed. Views answer ``get(path)`` with an object carrying ``version``,
 ``cversion`` (the stored child-create counter), ``aversion``, ``acl``, ``ephemeral_owner`` and
 ``num_children``.
 """
@@ -18,7 +19,9 @@ from coord.protocol.codes import CreateMode, Err, OpCode
 from coord.tree import acl as acls
 from coord.tree.datatree import CONTAINER_OWNER, MAX_TTL_MS, ttl_owner
 from coord.tree.paths import is_valid_path
-from coord.tree.txns import CreateTxn, DeleteTxn, SetACLTxn, SetDataTxn
+from coord.tree.txns import (
+    CloseSessionTxn, CreateSessionTxn, CreateTxn, DeleteTxn, MultiTxn, SetACLTxn, SetDataTxn,
+)
 
 # The built-in nodes cannot be deleted (ZKDatabase.isSpecialPath).
 PROTECTED_PATHS = frozenset({"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"})
@@ -176,12 +179,12 @@ class _Pending:
         self.num_children = num_children
 
 
-class MultiView:
-    """The tree as the next op of a multi will find it (ZooKeeper's outstanding ChangeRecords)."""
+class _Overlay:
+    """A view of the tree plus the effects of prepared transactions not applied to it yet."""
 
     def __init__(self, tree):
         self._tree = tree
-        self._changed = {}   # path -> _Pending, or None when deleted earlier in the multi
+        self._changed = {}   # path -> _Pending, or None when deleted by a prepared transaction
 
     def get(self, path):
         if path in self._changed:
@@ -196,18 +199,106 @@ class MultiView:
             self._changed[path] = node
         return node
 
-    def note(self, txn):
-        """Record the effect of a prepared transaction for the ops after it."""
+    def _note(self, txn, touched):
+        """Record the effect of one prepared transaction; adds the paths it changes to ``touched``."""
         if isinstance(txn, CreateTxn):
-            parent = self._pending(_parent_for(txn.path, protect=False))
+            parent_path = _parent_for(txn.path, protect=False)
+            parent = self._pending(parent_path)
             parent.cversion = txn.parent_cversion
             parent.num_children += 1
             self._changed[txn.path] = _Pending(0, 0, 0, txn.acl, txn.ephemeral_owner, 0)
+            touched.extend((parent_path, txn.path))
         elif isinstance(txn, DeleteTxn):
-            parent = self._pending(_parent_for(txn.path, protect=False))
-            parent.num_children -= 1
+            parent_path = _parent_for(txn.path, protect=False)
+            self._pending(parent_path).num_children -= 1
             self._changed[txn.path] = None
+            touched.extend((parent_path, txn.path))
         elif isinstance(txn, SetDataTxn):
             self._pending(txn.path).version = txn.version
+            touched.append(txn.path)
         elif isinstance(txn, SetACLTxn):
-            self._pending(txn.path).aversion = txn.aversion
+            pending = self._pending(txn.path)
+            pending.aversion = txn.aversion
+            pending.acl = txn.acl
+            touched.append(txn.path)
+
+
+class MultiView(_Overlay):
+    """The tree as the next op of a multi will find it (ZooKeeper's outstanding ChangeRecords)."""
+
+    def note(self, txn):
+        """Record the effect of a prepared transaction for the ops after it."""
+        self._note(txn, [])
+
+
+class PendingChanges(_Overlay):
+    """The leader's view: the applied tree plus every transaction proposed but not yet applied.
+
+    Writes are prepped against this view, so a pipeline of writes (create ``/a``, then ``/a/b``)
+    sees its own earlier effects while the tree itself only ever holds committed state. Each
+    change is tagged with the zxid of the last transaction that made it; ``applied(zxid)`` drops
+    the changes the tree now reflects. A deposed leader just drops the whole view (``clear``):
+    nothing uncommitted ever touched its tree.
+    """
+
+    def __init__(self, tree):
+        super().__init__(tree)
+        self._tags = {}                 # path -> zxid of the last pending change to it
+        self._order = []                # (zxid, paths), oldest first
+        self._sessions_opened = {}      # session_id -> zxid
+        self._sessions_closed = {}      # session_id -> zxid
+
+    def __len__(self):
+        return len(self._order)
+
+    def session_alive(self, session_id):
+        if session_id in self._sessions_closed:
+            return False
+        return session_id in self._sessions_opened or session_id in self._tree.sessions
+
+    def note(self, zxid, txn):
+        touched = []
+        if isinstance(txn, MultiTxn):
+            for sub in txn.txns:
+                self._note(sub, touched)
+        elif isinstance(txn, CreateSessionTxn):
+            self._sessions_opened[txn.session_id] = zxid
+        elif isinstance(txn, CloseSessionTxn):
+            self._sessions_closed[txn.session_id] = zxid
+            for path in sorted(self._ephemerals_of(txn.session_id)):
+                self._note(DeleteTxn(path), touched)
+        else:
+            self._note(txn, touched)
+        for path in touched:
+            self._tags[path] = zxid
+        self._order.append((zxid, touched))
+
+    def _ephemerals_of(self, session_id):
+        paths = {p for p in self._tree.ephemerals_of(session_id) if self.get(p) is not None}
+        for path, pending in self._changed.items():
+            if pending is not None and pending.ephemeral_owner == session_id:
+                paths.add(path)
+        return paths
+
+    def applied(self, zxid):
+        """The tree has applied everything through ``zxid``."""
+        order = self._order
+        done = 0
+        while done < len(order) and order[done][0] <= zxid:
+            for path in order[done][1]:
+                if self._tags.get(path, zxid + 1) <= zxid:
+                    del self._tags[path]
+                    del self._changed[path]
+            done += 1
+        if done:
+            del order[:done]
+        for table in (self._sessions_opened, self._sessions_closed):
+            for session_id in [s for s, z in table.items() if z <= zxid]:
+                del table[session_id]
+
+    def clear(self):
+        self._changed.clear()
+        self._tags.clear()
+        self._order.clear()
+        self._sessions_opened.clear()
+        self._sessions_closed.clear()
