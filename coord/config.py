@@ -38,7 +38,30 @@ class Config:
     extended_types: bool = True                    # TTL nodes (zookeeper.extendedTypesEnabled)
     super_digest: str | None = None                # "super:<base64 sha1>" (zookeeper.DigestAuthenticationProvider.superDigest)
     server_id: int = 0
+    # Ensemble: member id -> Member, from zoo.cfg's server.N lines; empty for a standalone server.
+    members: dict = dataclasses.field(default_factory=dict)
+    election_timeout_ms: int = 500                 # coord.electionTimeoutMs: base; jittered up to 2x
+    heartbeat_ms: int = 50                         # coord.heartbeatMs: leader heartbeats and the tick
+    init_limit: int = 10                           # initLimit (reported by conf; see docs/operations.md)
+    sync_limit: int = 5                            # syncLimit (reported by conf)
+    peer_connect_timeout_ms: int = 2000
     warnings: list = dataclasses.field(default_factory=list)
+
+    @property
+    def ensemble(self):
+        return bool(self.members)
+
+    @property
+    def voters(self):
+        return tuple(sorted(i for i, m in self.members.items() if not m.observer))
+
+    @property
+    def learners(self):
+        return tuple(sorted(i for i, m in self.members.items() if m.observer))
+
+    def membership_lines(self):
+        """The server.N lines as every member must have them (for the cluster id)."""
+        return ["server.%d=%s" % (i, self.members[i].spec()) for i in sorted(self.members)]
 
     def finish(self):
         """Fill derived defaults and validate; returns self."""
@@ -57,9 +80,63 @@ class Config:
                               % (self.min_session_timeout_ms, self.max_session_timeout_ms))
         if not 0 <= self.port <= 65535:
             raise ConfigError("clientPort %d is not a TCP port" % self.port)
-        if not 0 <= self.server_id <= 127:
+        if self.members:
+            if self.server_id not in self.members:
+                raise ConfigError("this server's id %d (dataDir/myid) has no server.%d line"
+                                  % (self.server_id, self.server_id))
+            if not self.voters:
+                raise ConfigError("the ensemble has no voting member (every server.N is an observer)")
+            if self.server_id > 255:
+                raise ConfigError("server ids must be in 1..255")
+        elif not 0 <= self.server_id <= 127:
             raise ConfigError("server id must be in 0..127")
+        if self.heartbeat_ms <= 0 or self.election_timeout_ms < 2 * self.heartbeat_ms:
+            raise ConfigError("coord.electionTimeoutMs (%d) must be at least twice "
+                              "coord.heartbeatMs (%d)" % (self.election_timeout_ms, self.heartbeat_ms))
         return self
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One ``server.N=host:peerPort:electionPort[:observer|:participant][;[clientHost:]clientPort]``."""
+    host: str
+    peer_port: int
+    election_port: int
+    observer: bool = False
+    client_host: str | None = None
+    client_port: int | None = None
+
+    def spec(self):
+        text = "%s:%d:%d" % (self.host, self.peer_port, self.election_port)
+        if self.observer:
+            text += ":observer"
+        return text
+
+
+def parse_member(key, value):
+    """Parse one server.N line's value; raises ConfigError naming the key."""
+    spec, _, client = value.strip().partition(";")
+    parts = spec.strip().split(":")
+    if len(parts) not in (3, 4) or not parts[0]:
+        raise ConfigError("%s=%s: expected host:peerPort:electionPort[:observer][;clientPort]"
+                          % (key, value.strip()))
+    role = parts[3].strip().lower() if len(parts) == 4 else "participant"
+    if role not in ("participant", "observer"):
+        raise ConfigError("%s: unknown role %r (participant or observer)" % (key, role))
+    try:
+        peer_port, election_port = int(parts[1]), int(parts[2])
+        client_host = client_port = None
+        if client.strip():
+            host_part, sep, port_part = client.strip().rpartition(":")
+            client_port = int(port_part)
+            client_host = host_part if sep else None
+    except ValueError:
+        raise ConfigError("%s=%s: ports must be numbers" % (key, value.strip())) from None
+    for port in (peer_port, election_port) + ((client_port,) if client_port is not None else ()):
+        if not 0 < port <= 65535:
+            raise ConfigError("%s: %d is not a TCP port" % (key, port))
+    return Member(parts[0].strip(), peer_port, election_port, role == "observer", client_host,
+                  client_port)
 
 
 # zoo.cfg key -> (Config attribute, parser)
@@ -83,6 +160,10 @@ _HONOURED = {
     "maxClientCnxns": ("max_client_connections", _int),
     "snapCount": ("snapshot_every_txns", _int),
     "autopurge.snapRetainCount": ("snapshot_retain_count", _int),
+    "initLimit": ("init_limit", _int),
+    "syncLimit": ("sync_limit", _int),
+    "coord.electionTimeoutMs": ("election_timeout_ms", _int),
+    "coord.heartbeatMs": ("heartbeat_ms", _int),
 }
 
 
@@ -98,6 +179,12 @@ def parse_zoo_cfg(text, config=None, source="zoo.cfg"):
         key = key.strip()
         if not sep:
             raise ConfigError("%s line %d: expected key=value, got %r" % (source, number, raw))
+        if key.startswith("server.") and key[7:].isdigit():
+            member_id = int(key[7:])
+            if not 1 <= member_id <= 255:
+                raise ConfigError("%s line %d: %s: server ids must be in 1..255" % (source, number, key))
+            config.members[member_id] = parse_member(key, value)
+            continue
         target = _HONOURED.get(key)
         if target is None:
             ignored.append(key)
@@ -113,6 +200,22 @@ def parse_zoo_cfg(text, config=None, source="zoo.cfg"):
     return config
 
 
+def read_myid(data_dir):
+    """The member id in ``dataDir/myid``, as ZooKeeper keeps it."""
+    path = os.path.join(data_dir, "myid")
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read().strip()
+    except FileNotFoundError:
+        raise ConfigError("the config has server.N lines but %s does not exist: write this "
+                          "member's id N into it" % path) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError("cannot read %s: %s" % (path, e)) from None
+    if not text.isdigit() or not 1 <= int(text) <= 255:
+        raise ConfigError("%s should hold this member's id (1..255), not %r" % (path, text))
+    return int(text)
+
+
 def load(config_path=None, **overrides):
     """Config from an optional zoo.cfg, then overrides (None values are ignored)."""
     config = Config()
@@ -124,6 +227,8 @@ def load(config_path=None, **overrides):
             raise ConfigError("cannot read config %s: %s" % (config_path, e.strerror)) from None
         parse_zoo_cfg(text, config, source=config_path)
         # Relative dataDir in a zoo.cfg is relative to where the server runs, as with ZooKeeper.
+    if config.members and overrides.get("server_id") is None:
+        config.server_id = read_myid(overrides.get("data_dir") or config.data_dir)
     for name, value in overrides.items():
         if value is not None:
             setattr(config, name, value)

@@ -36,7 +36,7 @@ def _server_lines(core):
         "Connections: %d" % len(core.connections),
         "Outstanding: %d" % sum(len(c.held) for c in core._waiting),
         "Zxid: 0x%x" % core.tree.last_zxid,
-        "Mode: standalone",
+        "Mode: %s" % core.mode,
         "Node count: %d" % core.tree.node_count,
     ]
 
@@ -84,7 +84,7 @@ def _mntr(core, facts):
     open_fds, max_fds = facts.file_descriptors()
     rows = [
         ("zk_version", VERSION),
-        ("zk_server_state", "standalone"),
+        ("zk_server_state", core.mode),
         ("zk_avg_latency", "%.4f" % avg),
         ("zk_max_latency", core.latency_max_ms),
         ("zk_min_latency", core.latency_min_ms or 0),
@@ -108,6 +108,23 @@ def _mntr(core, facts):
         ("zk_watch_paths", paths),
         ("zk_connections_watching", connections_watching),
     ]
+    if not core.standalone:
+        raft = core.raft
+        rows.append(("zk_current_term", raft.term))
+        rows.append(("zk_commit_index", raft.log.committed))
+        if core.mode == "leader":
+            voters = [p for p in raft.progress if p in raft.voters]
+            last = raft.log.last_index
+            synced = [p for p in voters if last - raft.progress[p].match <= 1]
+            rows.append(("zk_learners", len(raft.progress)))
+            rows.append(("zk_followers", len(raft.progress)))
+            rows.append(("zk_synced_followers", len(synced)))
+            rows.append(("zk_synced_non_voting_followers", 0))
+            rows.append(("zk_synced_observers", sum(
+                1 for p in raft.progress if p in raft.learners and last - raft.progress[p].match <= 1)))
+            rows.append(("zk_pending_syncs", len(raft.pending_reads)))
+            for peer in sorted(raft.progress):
+                rows.append(("zk_follower_%d_lag" % peer, last - raft.progress[peer].match))
     return "".join("%s\t%s\n" % row for row in rows)
 
 

@@ -676,9 +676,12 @@ class ServerCore:
     def _new_session_id(self):
         # member id in the top byte, this run's incarnation next, then a counter: unique across
         # members and restarts.
-        self._next_session_counter += 1
-        return ((self.member_id & 0xFF) << 56) | ((self.incarnation & 0xFFFFFF) << 32) \
-            | self._next_session_counter
+        while True:
+            self._next_session_counter += 1
+            session_id = ((self.member_id & 0xFF) << 56) | ((self.incarnation & 0xFFFFFF) << 32) \
+                | self._next_session_counter
+            if session_id not in self.tree.sessions and session_id not in self._connecting:
+                return session_id
 
     def _touch(self, session_id):
         if self.leader is not None:

@@ -1,20 +1,25 @@
-"""The Twisted adapter for one coord server: sockets, disk and clock around ``ServerCore``.
+"""The Twisted adapter for one coord member: sockets, disk and clock around ``ServerCore``.
 
 Theory of operation
 -------------------
-``CoordNode`` owns the pieces that touch the world: the listening port, the data directory, a
-worker thread for fsync, and a periodic tick. After every input it drains ``ServerCore.take_ready``
-in the order the core requires:
+``CoordNode`` owns the pieces that touch the world: the client port, the links to the other
+members (``peers.py``), the data directory, a worker thread for fsync, and a periodic tick (one
+consensus tick, ``coord.heartbeatMs``). After every input it drains ``ServerCore.take_ready``:
 
-1. append the new log records to the write-ahead log's in-memory batch;
-2. write the released bytes to their sockets and close what must close;
-3. if no disk write is in flight, seal the pending records into one batch and write + fsync it on
-   the worker thread (group commit: everything that arrived meanwhile goes in the next batch);
-   when it is durable, tell the core (``durable``), which releases the replies waiting for it.
+1. client bytes go to their sockets, closes are done, frames for peers are sent;
+2. each consensus Ready is staged: its early messages (the leader's appends) are sent at once,
+   its entries appended to the write-ahead log's in-memory batch (truncating first when a
+   follower's log conflicts with its leader's), a new term or vote noted, a snapshot received
+   from the leader queued for writing;
+3. if no disk write is in flight, everything staged is made durable in one go on the worker thread
+   (group commit: the snapshot file, the log batch with one fdatasync, the ``raft-state`` file);
+   then, for each Ready it covered, in order, the core is told (``persisted``) and the Ready's
+   messages (votes and acknowledgements, which promise what is on disk) are sent.
 
 Snapshots are fuzzy: the tree is serialized a slice at a time between reactor turns while requests
 keep flowing, and the file is committed once the log is durable past everything the snapshot may
-contain. Then old snapshots and the log segments no snapshot needs are removed.
+contain. Then old snapshots and the log segments no snapshot needs are removed, and the consensus
+log in memory is compacted behind the new snapshot.
 """
 
 import os
@@ -24,13 +29,17 @@ import time
 from twisted.internet import defer, protocol, task, threads
 from twisted.logger import Logger
 
+from coord import peer_wire
+from coord.consensus.messages import NOOP, HardState, MsgType, SnapshotMeta
+from coord.consensus.raft import RaftConfig
+from coord.runtime.peers import PeerLinks
 from coord.runtime.process_facts import ProcessFacts
 from coord.server import ServerCore
+from coord.storage import consensus_state, snapshots
 from coord.storage.datadir import DataDir
 from coord.tree import txns
 from coord.tree.datatree import DataTree
 
-TICK_INTERVAL_S = 0.05   # how often session expiry and the reaper are checked
 STOP_FLUSH_TIMEOUT_S = 10.0
 
 
@@ -42,23 +51,49 @@ class WallAndMonotonicClock:
         return int(time.time() * 1000)
 
 
+class Recovered:
+    """What a member needs to start: tree, consensus log and state, from its data dir."""
+
+    def __init__(self, data_dir, voters, learners):
+        if data_dir.snapshot_bytes is not None:
+            term, tree_bytes = consensus_state.split_snapshot_body(data_dir.snapshot_bytes)
+            self.tree, _ = DataTree.from_snapshot(tree_bytes)
+            self.tree.last_zxid = data_dir.snapshot_zxid
+            self.snapshot_meta = SnapshotMeta(data_dir.snapshot_zxid, term, voters, learners)
+        else:
+            self.tree = DataTree()
+            self.snapshot_meta = None
+        self.entries = [consensus_state.decode_entry(zxid, payload)
+                        for zxid, payload in data_dir.log_records_to_replay]
+        first = (self.snapshot_meta.index if self.snapshot_meta else 0) + 1
+        for expected, entry in enumerate(self.entries, first):
+            if entry.index != expected:
+                raise consensus_state.ConsensusStateError(
+                    "the log in %s jumps from 0x%x to 0x%x after the snapshot at 0x%x"
+                    % (data_dir.log_dir, expected - 1, entry.index, first - 1))
+        term, vote = consensus_state.read_state(data_dir.data_dir)
+        self.hard_state = HardState(term, vote, 0)
+        # The snapshot is fuzzy: any logged entry may already be reflected in it.
+        self.tolerant_until = self.entries[-1].index if self.entries else 0
+        data_dir.forget_recovery_data()
+
+
 def recover_tree(data_dir):
-    """Rebuild the tree from the newest valid snapshot plus every log record after it."""
-    if data_dir.snapshot_bytes is not None:
-        tree, _ = DataTree.from_snapshot(data_dir.snapshot_bytes)
-        tolerant = True    # fuzzy snapshot: the first records may already be reflected in it
-    else:
-        tree = DataTree()
-        tolerant = False
+    """The tree a stopped server's data dir holds: the newest valid snapshot plus every logged
+    transaction after it (for tools; a member applies only what its ensemble committed)."""
+    recovered = Recovered(data_dir, (), ())
+    tree = recovered.tree
     replayed = 0
-    for zxid, payload in data_dir.log_records_to_replay:
+    for entry in recovered.entries:
+        if entry.kind == NOOP:
+            tree.last_zxid = max(tree.last_zxid, entry.index)
+            continue
         try:
-            header, txn = txns.decode(payload)
+            header, txn = txns.decode(entry.data)
         except Exception as e:
-            raise RuntimeError("log record zxid 0x%x cannot be decoded: %s" % (zxid, e)) from None
-        tree.apply(header, txn, tolerant=tolerant)
+            raise RuntimeError("log record zxid 0x%x cannot be decoded: %s" % (entry.index, e)) from None
+        tree.apply(header, txn, tolerant=True)
         replayed += 1
-    data_dir.forget_recovery_data()
     return tree, replayed
 
 
@@ -106,42 +141,73 @@ class CoordNode:
         self.core = None
         self.data_dir = None
         self.port = None
+        self.peers = None
         self._transports = {}
         self._next_conn_id = 0
         self._per_address = {}
         self._writing = False
-        self._write_failed = None
+        self._staged = []                 # consensus Readys waiting for the next disk write
+        self._staged_state = None         # (term, vote) to persist with the next write
+        self._persisted_state = (0, 0)
+        self._staged_snapshots = []       # (meta, data) received from the leader
         self._ticker = None
         self._txns_since_snapshot = 0
         self._snapshot_due = self._snapshot_threshold()
         self._snapshotting = False
         self._durable_waiters = []    # (zxid, Deferred)
+        self._snapshot_ends = {}      # snapshot zxid -> last zxid it may reflect
+        self._startup_last_index = 0
         self._stopping = False
 
     # -- start / stop ---------------------------------------------------------------------------
 
     def start(self):
-        """Recover the data dir, build the core and listen; returns the listening port."""
+        """Recover the data dir, build the core, join the ensemble and listen for clients."""
         cfg = self.config
         started = time.monotonic()
         self.data_dir = DataDir.open(cfg.data_dir, cfg.data_log_dir,
                                      warn=lambda m: self.log.warn("{m}", m=m))
-        tree, replayed = recover_tree(self.data_dir)
+        member_id = cfg.server_id or 1
+        voters = cfg.voters if cfg.ensemble else (member_id,)
+        learners = cfg.learners if cfg.ensemble else ()
+        recovered = Recovered(self.data_dir, voters, learners)
+        self._persisted_state = (recovered.hard_state.term, recovered.hard_state.vote)
+        self._startup_last_index = self.data_dir.last_zxid
+        tree = recovered.tree
+        election_ticks = max(2, cfg.election_timeout_ms // cfg.heartbeat_ms)
+        raft_config = RaftConfig(election_ticks=election_ticks, heartbeat_ticks=1)
         self.core = ServerCore(cfg, WallAndMonotonicClock(), os.urandom, tree=tree,
-                               zxid_floor=self.data_dir.epoch << 32, server_id=cfg.server_id,
-                               log=self._core_log,
+                               server_id=member_id, incarnation=self.data_dir.epoch,
+                               voters=voters, learners=learners, raft_config=raft_config,
+                               raft_rng=random.SystemRandom(), hard_state=recovered.hard_state,
+                               snapshot_meta=recovered.snapshot_meta,
+                               log_entries=recovered.entries,
+                               tolerant_until=recovered.tolerant_until, log=self._core_log,
                                process_facts=ProcessFacts(self.data_dir.snapshot_dir,
                                                           self.data_dir.log_dir))
-        self.port = self.reactor.listenTCP(cfg.port, _ClientFactory(self), interface=cfg.host,
-                                           backlog=128)
+        if cfg.ensemble:
+            addresses = {i: (m.host, m.peer_port) for i, m in cfg.members.items()}
+            self.peers = PeerLinks(member_id, addresses,
+                                   peer_wire.cluster_id(cfg.membership_lines()),
+                                   self._peer_frame, self._peer_lost, reactor=self.reactor)
+            self.peers.start()
+        host, port = cfg.host, cfg.port
+        me = cfg.members.get(member_id)
+        if me is not None and me.client_port is not None:
+            port = me.client_port
+            host = me.client_host or host
+        self.port = self.reactor.listenTCP(port, _ClientFactory(self), interface=host, backlog=128)
         self._ticker = task.LoopingCall(self._tick)
         self._ticker.clock = self.reactor
-        self._ticker.start(TICK_INTERVAL_S, now=False)
-        self.log.info("coord serving on {host}:{port}; data in {data} (epoch {epoch}, {nodes} znodes, "
-                      "{sessions} sessions, {replayed} log records replayed) in {ms:.0f} ms",
-                      host=cfg.host, port=self.port.getHost().port, data=cfg.data_dir,
-                      epoch=self.data_dir.epoch, nodes=tree.node_count, sessions=len(tree.sessions),
-                      replayed=replayed, ms=(time.monotonic() - started) * 1000)
+        self._ticker.start(cfg.heartbeat_ms / 1000.0, now=False)
+        self.log.info("coord member {id} ({mode}) serving on {host}:{port}; data in {data} "
+                      "(incarnation {epoch}, {nodes} znodes, {sessions} sessions, {entries} log "
+                      "entries after the snapshot) in {ms:.0f} ms",
+                      id=member_id, mode=self.core.mode, host=host, port=self.port.getHost().port,
+                      data=cfg.data_dir, epoch=self.data_dir.epoch, nodes=tree.node_count,
+                      sessions=len(tree.sessions), entries=len(recovered.entries),
+                      ms=(time.monotonic() - started) * 1000)
+        self._drain()
         return self.port
 
     async def stop(self):
@@ -153,16 +219,18 @@ class CoordNode:
             self._ticker.stop()
         if self.port is not None:
             await defer.maybeDeferred(self.port.stopListening)
-        # Let the batch in flight (and any pending records) reach the disk; bounded by
+        # Let the write in flight (and anything staged) reach the disk; bounded by
         # STOP_FLUSH_TIMEOUT_S so a dead disk cannot hang shutdown.
         deadline = time.monotonic() + STOP_FLUSH_TIMEOUT_S
-        while self._writing or self.data_dir.wal.pending_count:
+        while self._writing or self._staged:
             if time.monotonic() > deadline:
                 self.log.warn("stopping with a log write still unfinished; it was never acknowledged")
                 break
             if not self._writing:
                 self._start_write()
             await task.deferLater(self.reactor, 0.01, lambda: None)
+        if self.peers is not None:
+            await defer.maybeDeferred(self.peers.stop)
         for transport in list(self._transports.values()):
             transport.loseConnection()
         self.data_dir.close()
@@ -201,17 +269,42 @@ class CoordNode:
         self.core.connection_lost(conn_id)
         self._drain()
 
+    def _peer_frame(self, member_id, frame):
+        if self._stopping:
+            return
+        self.core.peer_frame(member_id, frame)
+        self._drain()
+
+    def _peer_lost(self, member_id):
+        if self._stopping:
+            return
+        self.core.peer_lost(member_id)
+        self._drain()
+
     # -- the Ready loop -------------------------------------------------------------------------
 
     def _drain(self):
-        ready = self.core.take_ready()
-        if not ready:
+        if self._stopping and self.data_dir is None:
             return
-        if ready.log:
-            wal = self.data_dir.wal
-            for zxid, payload in ready.log:
-                wal.append(zxid, payload)
-            self._txns_since_snapshot += len(ready.log)
+        for _ in range(100):
+            ready = self.core.take_ready()
+            if not ready:
+                break
+            self._client_output(ready)
+            peers = self.peers
+            if peers is not None:
+                for member_id, frame in ready.peer:
+                    peers.send(member_id, frame)
+            for rd in ready.raft:
+                for message in rd.early_messages:
+                    self._send_message(message)
+                self._stage(rd)
+        if self._staged and not self._writing:
+            self._start_write()
+        if self._txns_since_snapshot >= self._snapshot_due and not self._snapshotting:
+            self._start_snapshot()
+
+    def _client_output(self, ready):
         transports = self._transports
         sends = ready.sends
         if sends:
@@ -234,32 +327,108 @@ class CoordNode:
             transport = transports.get(conn_id)
             if transport is not None:
                 transport.loseConnection()
-        if ready.log and not self._writing:
-            self._start_write()
-        if self._txns_since_snapshot >= self._snapshot_due and not self._snapshotting:
-            self._start_snapshot()
+
+    def _send_message(self, message):
+        if self.peers is None:
+            return
+        if message.type == MsgType.SNAPSHOT and message.snapshot_data is None:
+            data = self._snapshot_data(message.snapshot.index)
+            if data is None:
+                self.core.raft.snapshot_done(message.dst, False)
+                return
+            message.snapshot_data = data
+        self.peers.send(message.dst, message)
+
+    def _snapshot_data(self, index):
+        """What a follower needs to install our snapshot at ``index``: the last zxid it may
+        reflect (8 bytes), then the tree's bytes."""
+        path = os.path.join(self.data_dir.snapshot_dir, snapshots.snapshot_file_name(index))
+        try:
+            body = snapshots.read_snapshot(path, index)
+        except (OSError, snapshots.CorruptSnapshotError) as e:
+            self.log.warn("cannot send snapshot {path}: {e}", path=path, e=e)
+            return None
+        _, tree_bytes = consensus_state.split_snapshot_body(body)
+        end = self._snapshot_ends.get(index, max(index, self._startup_last_index))
+        return end.to_bytes(8, "big") + tree_bytes
+
+    def _stage(self, rd):
+        wal = self.data_dir.wal
+        if rd.snapshot is not None:
+            meta, _data = rd.snapshot
+            self._staged_snapshots.append(rd.snapshot)
+            if wal.last_appended_zxid > meta.index:
+                wal.truncate_after(meta.index)
+        if rd.entries:
+            first = rd.entries[0].index
+            if first <= wal.last_appended_zxid:
+                wal.truncate_after(first - 1)   # our uncommitted suffix conflicts with the leader's
+            encode = consensus_state.encode_entry
+            for entry in rd.entries:
+                wal.append(entry.index, encode(entry))
+            self._txns_since_snapshot += len(rd.entries)
+        hs = rd.hard_state
+        if hs is not None and (hs.term, hs.vote) != (self._staged_state or self._persisted_state):
+            self._staged_state = (hs.term, hs.vote)
+        self._staged.append(rd)
 
     def _start_write(self):
+        readys, self._staged = self._staged, []
         batch = self.data_dir.wal.seal()
-        if batch is None:
+        state, self._staged_state = self._staged_state, None
+        installs, self._staged_snapshots = self._staged_snapshots, []
+        if batch is None and state is None and not installs:
+            self._persisted(readys)   # nothing to write and nothing in flight before them
             return
         self._writing = True
         d = threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
-                                      self.data_dir.wal.write, batch)
-        d.addCallbacks(self._write_done, self._write_failed_cb, callbackArgs=(batch,))
+                                      self._write_blocking, batch, state, installs)
+        d.addCallbacks(self._write_done, self._write_failed_cb,
+                       callbackArgs=(batch, state, readys))
 
-    def _write_done(self, _result, batch):
+    def _write_blocking(self, batch, state, installs):
+        for meta, data in installs:
+            self._write_received_snapshot(meta, data)
+        if batch is not None:
+            self.data_dir.wal.write(batch)
+        if state is not None:
+            consensus_state.write_state(self.data_dir.data_dir, *state)
+
+    def _write_received_snapshot(self, meta, data):
+        writer = self.data_dir.new_snapshot(meta.index)
+        try:
+            writer.write(consensus_state.snapshot_body_prefix(meta.term))
+            writer.write(data[8:])
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        # Older snapshots describe a history our log no longer follows: keep only this one.
+        for zxid, path in snapshots.list_snapshots(self.data_dir.snapshot_dir):
+            if zxid != meta.index:
+                os.unlink(path)
+        self._snapshot_ends[meta.index] = int.from_bytes(data[:8], "big")
+
+    def _write_done(self, _result, batch, state, readys):
         self._writing = False
-        self.core.durable(batch.last_zxid)
-        waiters, self._durable_waiters = self._durable_waiters, []
-        for zxid, d in waiters:
-            if zxid <= batch.last_zxid:
-                d.callback(None)
-            else:
-                self._durable_waiters.append((zxid, d))
+        if state is not None:
+            self._persisted_state = state
+        self._persisted(readys)
+
+    def _persisted(self, readys):
+        for rd in readys:
+            self.core.persisted(rd)
+            for message in rd.messages:
+                self._send_message(message)
+        if self._durable_waiters:
+            durable = self.core.raft.log.persisted
+            waiters, self._durable_waiters = self._durable_waiters, []
+            for zxid, d in waiters:
+                if zxid <= durable:
+                    d.callback(None)
+                else:
+                    self._durable_waiters.append((zxid, d))
         self._drain()
-        if not self._writing and self.data_dir.wal.pending_count:
-            self._start_write()
 
     def _write_failed_cb(self, failure):
         # A failed fsync leaves the log's state unknown: acknowledging anything more could lose
@@ -269,12 +438,10 @@ class CoordNode:
         self.reactor.callLater(0, self.reactor.stop)
 
     def _until_durable(self, zxid):
-        if self.data_dir.wal.durable_zxid >= zxid:
+        if self.core.raft.log.persisted >= zxid:
             return defer.succeed(None)
         d = defer.Deferred()
         self._durable_waiters.append((zxid, d))
-        if not self._writing:
-            self._start_write()
         return d
 
     # -- ticks and snapshots --------------------------------------------------------------------
@@ -301,13 +468,19 @@ class CoordNode:
         return result
 
     async def _snapshot(self):
-        tree = self.core.tree
+        core = self.core
+        tree = core.tree
         start_zxid, pieces = tree.snapshot()
-        chunks = []
+        term = core.raft.log.term(start_zxid)
+        if term is None:
+            return   # already covered by a newer snapshot (one installed from the leader)
+        chunks = [consensus_state.snapshot_body_prefix(term)]
         for chunk in pieces:
             chunks.append(chunk)
             # Let requests in between slices: the snapshot is fuzzy and recovery replays the log.
             await task.deferLater(self.reactor, 0, lambda: None)
+        if core.tree is not tree:
+            return   # a snapshot from the leader replaced the tree meanwhile
         end_zxid = tree.last_zxid
         # Nothing in the snapshot may be newer than what the log holds durably.
         await self._until_durable(end_zxid)
@@ -326,6 +499,12 @@ class CoordNode:
 
         path = await threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
                                                write_and_commit)
+        self._snapshot_ends[start_zxid] = end_zxid
+        log = core.raft.log
+        if start_zxid > log.snapshot_index and log.term(start_zxid) == term \
+                and start_zxid <= log.persisted:
+            core.compact(SnapshotMeta(start_zxid, term, core.raft.log.snapshot.voters,
+                                      core.raft.log.snapshot.learners))
         self.log.info("snapshot {path} written (zxid 0x{zxid:x})", path=path, zxid=start_zxid)
 
     # -- helpers --------------------------------------------------------------------------------

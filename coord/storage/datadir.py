@@ -22,10 +22,10 @@ Layout (docs/storage-format.md has the bytes)::
    snapshot's zxid. If older records were purged (say a newer snapshot turned out corrupt and an
    older one was used), start-up fails with ``RecoveryError`` rather than silently losing them.
 5. Bump the epoch: ``max(epoch file, epoch of the newest recovered zxid) + 1``, written
-   atomically (temporary file, fsync, rename, fsync directory). The epoch is bumped after
-   recovery so a failed start burns none, and it takes the recovered zxids into account so that
-   zxids cannot go backwards even if the epoch file were lost. This run's zxids are
-   ``epoch << 32 | counter`` with counter >= 1, all above ``last_zxid``.
+   atomically (temporary file, fsync, rename, fsync directory). The epoch is this run's
+   incarnation number; session ids carry it so they stay unique across restarts. (Zxids are
+   consensus log indexes and need no floor: they only grow, see docs/consensus.md.) It is bumped
+   after recovery so a failed start burns none.
 
 The caller (the server) then rebuilds its tree from ``snapshot_bytes`` and
 ``log_records_to_replay`` and appends new transactions to ``wal``.
@@ -175,10 +175,7 @@ class DataDir:
         stored_epoch = self._read_epoch()
         newest_recovered_zxid = max(self.snapshot_zxid, recovered.last_zxid)
         self._persist_epoch(max(stored_epoch, newest_recovered_zxid >> 32) + 1)
-        self.last_zxid = max(newest_recovered_zxid, self.epoch << 32)
-        # Nothing exists between the last logged record and the new epoch's floor: a read
-        # tagged with last_zxid is already durable and must not wait for a write.
-        self.wal.skip_to(self.last_zxid)
+        self.last_zxid = newest_recovered_zxid
 
     def _read_epoch(self) -> int:
         path = os.path.join(self.data_dir, EPOCH_FILE_NAME)
@@ -197,16 +194,6 @@ class DataDir:
             raise EpochFileError(f"the epoch would exceed {MAX_EPOCH}: zxids are exhausted")
         files.replace_file_durably(os.path.join(self.data_dir, EPOCH_FILE_NAME), f"{epoch}\n".encode("ascii"))
         self.epoch = epoch
-
-    def next_epoch(self) -> int:
-        """Persist and return a new epoch (for when this run's zxid counter nears 2**32); blocking.
-
-        Call it with every appended record written; the log's floor moves to ``epoch << 32``.
-        """
-        self._persist_epoch(self.epoch + 1)
-        self.wal.skip_to(self.epoch << 32)
-        self.last_zxid = self.epoch << 32
-        return self.epoch
 
     def new_snapshot(self, zxid: int) -> snapshots.SnapshotWriter:
         """A writer for a snapshot whose serialization starts at ``zxid`` (see snapshots.py)."""

@@ -33,7 +33,7 @@ def test_honoured_keys_and_derived_defaults(tmp_path):
     assert config.four_letter_words == ("ruok", "srvr", "mntr")
     assert (config.max_client_connections, config.snapshot_retain_count) == (100, 5)
     assert config.warnings == [
-        "%s: these keys do not apply to coord and are ignored: initLimit, syncLimit, "
+        "%s: these keys do not apply to coord and are ignored: "
         "autopurge.purgeInterval, admin.enableServer" % path]
 
 
@@ -77,7 +77,7 @@ def test_the_command_reports_config_errors_and_exits_2(tmp_path):
 def test_a_running_server_names_the_keys_it_ignores(tmp_path):
     from coord.testing.servers import CoordProcess, four_letter_word
 
-    server = CoordProcess(tmp_path, config={"initLimit": 10, "peerType": "observer"})
+    server = CoordProcess(tmp_path, config={"electionAlg": 3, "peerType": "observer"})
     server.start()
     try:
         assert "clientPort=%d" % server.port in four_letter_word(server.host, server.port, "conf")
@@ -85,4 +85,4 @@ def test_a_running_server_names_the_keys_it_ignores(tmp_path):
         server.stop()
     log = server.log_tail(20000)
     assert "ignored: admin.enableServer, maxClientCnxns" not in log   # maxClientCnxns is honoured
-    assert "initLimit, peerType" in log
+    assert "electionAlg, peerType" in log

@@ -1,91 +1,42 @@
-"""ServerCore without sockets: the output gate, ordering, expiry and the reaper, deterministically.
+"""A standalone member without sockets: the output gate, ordering, expiry and the reaper, deterministically.
 
 Clients here are the shared sans-I/O ``ClientConnection``; the disk is a list of log records that
 the test declares durable when it chooses, which is how the gate is observed.
 """
 
-import random
 
-from coord.config import Config
 from coord.protocol import records as R
-from coord.protocol.client_conn import ClientConnection, Connected, ReplyReceived, WatchNotification
+from coord.protocol.client_conn import Connected, ReplyReceived, WatchNotification
 from coord.protocol.codes import CreateMode, Err, EventType, OpCode
-from coord.runtime.process_facts import ProcessFacts
-from coord.server import ServerCore
+from coord.testing.ensemble import Ensemble
 from coord.tree import acl as acls
 
 OPEN = list(acls.OPEN_ACL_UNSAFE)
 
 
-class Clock:
-    def __init__(self):
-        self.now_ms = 1_000_000
-
-    def monotonic_ms(self):
-        return self.now_ms
-
-    def wall_ms(self):
-        return 1_700_000_000_000 + self.now_ms
-
-
-class Client:
-    def __init__(self, world, conn_id, codec):
-        self.world = world
-        self.conn_id = conn_id
-        self.codec = codec
-        self.events = []
-        self.closed = False
-
-    def send(self, opcode, record=None):
-        xid, data = self.codec.send(opcode, record)
-        self.world.core.data_received(self.conn_id, data)
-        self.world.pump()
-        return xid
-
-    def replies(self):
-        return [e for e in self.events if isinstance(e, ReplyReceived)]
-
-
 class World:
+    """One standalone member whose disk syncs only when the test says so."""
+
     def __init__(self, **config):
-        self.clock = Clock()
-        rng = random.Random(1)
-        self.core = ServerCore(Config(reaper_interval_ms=1000, **config).finish(), self.clock,
-                               lambda n: bytes(rng.randrange(256) for _ in range(n)),
-                               process_facts=ProcessFacts())
-        self.clients = {}
-        self.log = []
-        self.next_id = 0
+        self.ensemble = Ensemble(size=1, auto_sync=False, **config)
+        self.clients = self.ensemble.clients
+        self.clock = self.ensemble.clock
+
+    @property
+    def core(self):
+        return self.ensemble.members[1].core
 
     def pump(self):
-        ready = self.core.take_ready()
-        self.log.extend(ready.log)
-        for conn_id, data in ready.sends:
-            client = self.clients[conn_id]
-            client.events.extend(client.codec.receive_data(data))
-        for conn_id in ready.closes:
-            self.clients[conn_id].closed = True
-            self.core.connection_lost(conn_id)
+        self.ensemble.pump()
 
     def sync_disk(self):
-        if self.log:
-            self.core.durable(self.log[-1][0])
-        self.pump()
+        self.ensemble.sync()
 
-    def connect(self, timeout_ms=10000, session_id=0, passwd=b"\0" * 16, last_zxid=0):
-        self.next_id += 1
-        codec = ClientConnection()
-        client = Client(self, self.next_id, codec)
-        self.clients[self.next_id] = client
-        self.core.connection_made(self.next_id, "127.0.0.1", 40000 + self.next_id)
-        self.core.data_received(self.next_id, codec.connect(last_zxid, timeout_ms, session_id, passwd))
-        self.pump()
-        return client
+    def connect(self, **kwargs):
+        return self.ensemble.connect(1, **kwargs)
 
     def tick(self, advance_ms):
-        self.clock.now_ms += advance_ms
-        self.core.tick()
-        self.pump()
+        self.ensemble.tick(advance_ms)
 
 
 def test_replies_wait_for_the_log_and_notifications_come_first():
@@ -102,12 +53,30 @@ def test_replies_wait_for_the_log_and_notifications_come_first():
     reader.events.clear()
     writer.send(OpCode.CREATE, R.CreateRequest("/a", b"x", OPEN, 0))
     reader.send(OpCode.GET_DATA, R.GetDataRequest("/a", False))
-    assert writer.events == [] and reader.events == []     # not durable yet: nothing observed
+    assert writer.events == []                    # not durable yet: no reply
+    # Another session reads committed state only: the create is invisible until durable.
+    assert [(type(e), e.err) for e in reader.events] == [(ReplyReceived, Err.NO_NODE)]
+    reader.events.clear()
     world.sync_disk()
     assert [type(e) for e in writer.events] == [WatchNotification, ReplyReceived]
     assert writer.events[0].event.type == EventType.NODE_CREATED
-    assert [type(e) for e in reader.events] == [WatchNotification, ReplyReceived]
-    assert reader.events[1].response.data == b"x"
+    assert [type(e) for e in reader.events] == [WatchNotification]
+    reader.send(OpCode.GET_DATA, R.GetDataRequest("/a", False))
+    assert reader.replies()[-1].response.data == b"x"
+
+
+def test_a_session_reads_its_own_writes_in_order():
+    world = World()
+    client = world.connect()
+    world.sync_disk()
+    client.events.clear()
+    client.send(OpCode.CREATE, R.CreateRequest("/own", b"1", OPEN, 0))
+    client.send(OpCode.GET_DATA, R.GetDataRequest("/own", False))   # waits behind the create
+    assert client.events == []
+    world.sync_disk()
+    replies = client.replies()
+    assert [r.opcode for r in replies] == [OpCode.CREATE, OpCode.GET_DATA]
+    assert replies[1].err == 0 and replies[1].response.data == b"1"
 
 
 def test_reads_leave_at_once_when_nothing_is_in_flight():
@@ -163,9 +132,7 @@ def test_unknown_opcode_is_unimplemented_then_closed():
     world = World()
     client = world.connect()
     world.sync_disk()
-    xid, data = client.codec.send_raw(99)
-    world.core.data_received(client.conn_id, data)
-    world.pump()
+    client.send_raw(99)
     assert client.replies()[-1].err == Err.UNIMPLEMENTED
     assert client.closed
 

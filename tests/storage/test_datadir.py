@@ -57,7 +57,7 @@ class Server:
 def test_fresh_directory_layout(tmp_path):
     data_dir = tmp_path / "data"
     with DataDir.open(data_dir) as dd:
-        assert dd.epoch == 1 and dd.last_zxid == 1 << 32
+        assert dd.epoch == 1 and dd.last_zxid == 0
         assert dd.snapshot_zxid == 0 and dd.snapshot_bytes is None and dd.log_records_to_replay == []
         assert dd.recovered_snapshot is None
         assert sorted(os.listdir(data_dir)) == ["LOCK", "epoch", "log", "snapshots"]
@@ -69,24 +69,7 @@ def test_epoch_bumps_on_every_open_even_with_an_empty_log(tmp_path):
     for expected_epoch in (1, 2, 3, 4):
         with DataDir.open(tmp_path) as dd:
             assert dd.epoch == expected_epoch
-            assert dd.last_zxid == expected_epoch << 32
-            # Reads tagged with last_zxid are released at once: it counts as durable.
-            assert dd.wal.durable_zxid == dd.last_zxid
-            with pytest.raises(ValueError, match="does not increase"):
-                dd.wal.append(dd.last_zxid, b"below the floor")
-
-
-def test_next_epoch_persists_and_moves_the_floor(tmp_path):
-    server = Server(tmp_path)
-    server.commit([("a", "1")])
-    assert server.dd.next_epoch() == 2
-    assert server.dd.wal.durable_zxid == server.dd.last_zxid == 2 << 32
-    server.next_zxid = server.dd.last_zxid + 1
-    server.commit([("b", "2")])
-    server.close()
-    server = Server(tmp_path)
-    assert server.dd.epoch == 3 and server.state == {"a": "1", "b": "2"}
-    server.close()
+            assert dd.last_zxid == 0 and dd.wal.durable_zxid == 0
 
 
 def test_zxids_never_go_backwards_across_restarts(tmp_path):
@@ -95,13 +78,13 @@ def test_zxids_never_go_backwards_across_restarts(tmp_path):
     server.close()
     server = Server(tmp_path)
     assert server.dd.epoch == 2 and server.next_zxid > max(used)
-    assert server.next_zxid == (2 << 32) + 1
+    assert server.next_zxid == max(used) + 1
     used += server.commit([("c", "3")])
     server.close()
-    # Even if the epoch file were lost, the log's zxids keep the floor.
+    # Zxids come from the log itself, so even a lost epoch file cannot send them backwards.
     os.unlink(tmp_path / "epoch")
     server = Server(tmp_path)
-    assert server.dd.epoch == 3 and server.next_zxid > max(used)
+    assert server.next_zxid > max(used)
     assert server.state == {"a": "1", "b": "2", "c": "3"}
     server.close()
 

@@ -1,0 +1,205 @@
+"""Connections between ensemble members: one outgoing TCP link to each peer, frames both ways.
+
+Theory of operation
+-------------------
+Every member listens on its peer port (the first port of its ``server.N`` line) and dials every
+other member. A member sends only on the connection it dialled and receives only on the ones it
+accepted, so each pair has exactly two connections and no tie-breaking is needed. The first frame
+on a dialled connection is a ``Hello`` (cluster digest + member id); an accepting member checks
+it against its own configuration and closes the connection on any mismatch, logging why. Frames
+are 4-byte length-prefixed ``coord.peer_wire`` frames; a malformed one closes the connection that
+carried it.
+
+Sending to a peer whose link is down drops the frame: consensus retransmits, and forwarded client
+requests are abandoned by the member when it loses its leader (see ``coord/server.py``). When a
+dialled connection drops, the node is told at once (``peer_lost``): a follower that loses its
+leader's connection starts an election without waiting out the timeout. Links redial with a short
+bounded backoff.
+"""
+
+from twisted.internet import protocol, reactor as default_reactor
+from twisted.logger import Logger
+from twisted.protocols.basic import Int32StringReceiver
+
+from coord import peer_wire as W
+
+MAX_PEER_FRAME_BYTES = 1 << 30        # a snapshot of a large tree travels in one frame
+REDIAL_MIN_S = 0.05
+REDIAL_MAX_S = 1.0
+
+
+class _Link(Int32StringReceiver):
+    MAX_LENGTH = MAX_PEER_FRAME_BYTES
+
+    def __init__(self, peers, outgoing_to=None):
+        self.peers = peers
+        self.outgoing_to = outgoing_to    # member id we dialled, or None for an accepted link
+        self.remote_id = None
+
+    def connectionMade(self):
+        try:
+            self.transport.setTcpNoDelay(True)
+        except (AttributeError, OSError):
+            pass
+        if self.outgoing_to is not None:
+            self.sendString(W.encode(W.Hello(self.peers.cluster_id, self.peers.my_id)))
+            self.peers._link_up(self.outgoing_to, self)
+        else:
+            self.peers._accepted.add(self)
+
+    def stringReceived(self, data):
+        try:
+            frame = W.decode(data)
+        except W.MalformedFrame as e:
+            self.peers.log.warn("closing peer connection from {peer}: {error}",
+                                peer=self._who(), error=e)
+            self.transport.loseConnection()
+            return
+        if self.outgoing_to is not None:
+            return   # we only send on links we dialled
+        if self.remote_id is None:
+            self._hello(frame)
+            return
+        self.peers.on_frame(self.remote_id, frame)
+
+    def _hello(self, frame):
+        peers = self.peers
+        if not isinstance(frame, W.Hello):
+            reason = "the first frame was not a hello"
+        elif frame.cluster_id != peers.cluster_id:
+            reason = ("member %d belongs to another ensemble (its server.N lines differ from ours)"
+                      % frame.member_id)
+        elif frame.member_id not in peers.addresses or frame.member_id == peers.my_id:
+            reason = "member id %d is not another member of this ensemble" % frame.member_id
+        elif frame.version != W.PROTOCOL_VERSION:
+            reason = "peer protocol version %d, we speak %d" % (frame.version, W.PROTOCOL_VERSION)
+        else:
+            self.remote_id = frame.member_id
+            return
+        peers.log.warn("refusing peer connection from {peer}: {reason}", peer=self._who(),
+                       reason=reason)
+        self.transport.loseConnection()
+
+    def lengthLimitExceeded(self, length):
+        self.peers.log.warn("closing peer connection from {peer}: a {n}-byte frame",
+                            peer=self._who(), n=length)
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason=None):
+        if self.outgoing_to is not None:
+            self.peers._link_down(self.outgoing_to, self)
+        else:
+            self.peers._accepted.discard(self)
+
+    def _who(self):
+        peer = self.transport.getPeer()
+        return "%s:%s" % (getattr(peer, "host", "?"), getattr(peer, "port", "?"))
+
+
+class _AcceptFactory(protocol.Factory):
+    noisy = False
+
+    def __init__(self, peers):
+        self.peers = peers
+
+    def buildProtocol(self, addr):
+        return _Link(self.peers)
+
+
+class _DialFactory(protocol.ClientFactory):
+    noisy = False
+
+    def __init__(self, peers, member_id):
+        self.peers = peers
+        self.member_id = member_id
+
+    def buildProtocol(self, addr):
+        return _Link(self.peers, outgoing_to=self.member_id)
+
+    def clientConnectionFailed(self, connector, reason):
+        self.peers._dial_failed(self.member_id)
+
+
+class PeerLinks:
+    log = Logger(namespace="coord.peers")
+
+    def __init__(self, my_id, addresses, cluster_id, on_frame, on_lost, reactor=None,
+                 listen_host=None):
+        """``addresses``: member id -> (host, peer port), ourselves included."""
+        self.my_id = my_id
+        self.addresses = addresses
+        self.cluster_id = cluster_id
+        self.on_frame = on_frame
+        self.on_lost = on_lost
+        self.reactor = reactor or default_reactor
+        self.listen_host = listen_host
+        self._links = {}           # member id -> connected outgoing _Link
+        self._accepted = set()     # incoming links
+        self._connectors = {}
+        self._backoff = {}
+        self._redials = {}
+        self._port = None
+        self._stopping = False
+        self.frames_dropped = 0
+
+    def start(self):
+        host, port = self.addresses[self.my_id]
+        self._port = self.reactor.listenTCP(port, _AcceptFactory(self),
+                                            interface=self.listen_host or host)
+        for member_id in sorted(self.addresses):
+            if member_id != self.my_id:
+                self._dial(member_id)
+
+    def _dial(self, member_id):
+        self._redials.pop(member_id, None)
+        if self._stopping:
+            return
+        host, port = self.addresses[member_id]
+        self._connectors[member_id] = self.reactor.connectTCP(
+            host, port, _DialFactory(self, member_id), timeout=2)
+
+    def _schedule_redial(self, member_id):
+        if self._stopping or member_id in self._redials:
+            return
+        delay = self._backoff.get(member_id, REDIAL_MIN_S)
+        self._backoff[member_id] = min(delay * 2, REDIAL_MAX_S)
+        self._redials[member_id] = self.reactor.callLater(delay, self._dial, member_id)
+
+    def _dial_failed(self, member_id):
+        self._schedule_redial(member_id)
+
+    def _link_up(self, member_id, link):
+        self._links[member_id] = link
+        self._backoff[member_id] = REDIAL_MIN_S
+        self.log.info("connected to member {m}", m=member_id)
+
+    def _link_down(self, member_id, link):
+        if self._links.get(member_id) is link:
+            del self._links[member_id]
+            if not self._stopping:
+                self.log.info("lost the connection to member {m}", m=member_id)
+                self.on_lost(member_id)
+        self._schedule_redial(member_id)
+
+    def connected(self, member_id):
+        return member_id in self._links
+
+    def send(self, member_id, frame):
+        link = self._links.get(member_id)
+        if link is None:
+            self.frames_dropped += 1
+            return False
+        link.sendString(frame if isinstance(frame, bytes) else W.encode(frame))
+        return True
+
+    def stop(self):
+        self._stopping = True
+        for call in self._redials.values():
+            if call.active():
+                call.cancel()
+        self._redials = {}
+        for connector in self._connectors.values():
+            connector.disconnect()
+        for link in list(self._links.values()) + list(self._accepted):
+            link.transport.loseConnection()
+        return self._port.stopListening() if self._port is not None else None
