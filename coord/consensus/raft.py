@@ -121,6 +121,11 @@ class RaftNode:
         self.log = RaftLog(snapshot, entries, hard_state.commit)
         self.term = hard_state.term
         self.vote = hard_state.vote
+        if self.log.last_term > self.term:
+            # A crash between writing entries and writing the term: the log proves the newer
+            # term. No vote was cast in it (a vote reaches the disk before it is sent).
+            self.term = self.log.last_term
+            self.vote = NONE
         self.role = FOLLOWER
         self.leader = NONE
         self.election_elapsed = 0

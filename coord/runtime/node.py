@@ -387,12 +387,14 @@ class CoordNode:
                        callbackArgs=(batch, state, readys))
 
     def _write_blocking(self, batch, state, installs):
+        # The term first: entries of a term must never be durable while the term is not (a
+        # restart would otherwise fall back to an older term; RaftNode copes, but need not).
+        if state is not None:
+            consensus_state.write_state(self.data_dir.data_dir, *state)
         for meta, data in installs:
             self._write_received_snapshot(meta, data)
         if batch is not None:
             self.data_dir.wal.write(batch)
-        if state is not None:
-            consensus_state.write_state(self.data_dir.data_dir, *state)
 
     def _write_received_snapshot(self, meta, data):
         writer = self.data_dir.new_snapshot(meta.index)

@@ -342,3 +342,10 @@ def test_stale_term_messages_are_not_applied():
                       entries=(Entry(0, 2, data=b"evil"),), commit=2))
     assert (node.term, node.log.last_index) == before
     assert node.log.entry(2).data == b"x"
+
+
+def test_a_log_newer_than_the_stored_term_raises_the_term():
+    # Entries of term 3 reached the disk, the term did not (a crash between the two writes).
+    node = RaftNode(1, [1, 2, 3], rng=random.Random(1), hard_state=HardState(term=2, vote=1),
+                    entries=[Entry(1, 1), Entry(3, 2)])
+    assert node.term == 3 and node.vote == NONE

@@ -24,6 +24,11 @@ def test_swarm(chunk, voters, learners):
     run_seeds(range(chunk * 30, chunk * 30 + 30), voters, learners)
 
 
+@pytest.mark.parametrize("voters,learners", [(1, 0), (2, 0), (4, 0)])
+def test_swarm_other_sizes(voters, learners):
+    run_seeds(range(40), voters, learners)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("voters,learners", SHAPES + [(1, 0), (2, 0), (4, 0), (7, 2)])
