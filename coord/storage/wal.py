@@ -462,6 +462,13 @@ class WriteAheadLog:
         A file name freed here may be reused by the next segment: its deletion is durable first.
         """
         with self._segments_lock:
+            complete_after_zxid = self._segments[0].prev_zxid if self._segments else self._empty_log_prev_zxid
+            if truncate_after < complete_after_zxid:
+                # write() checked this, but a purge on another thread may have run since.
+                raise ValueError(
+                    f"cannot truncate after zxid {truncate_after:#x}: records up to "
+                    f"{complete_after_zxid:#x} were purged meanwhile"
+                )
             kept_count = bisect.bisect_right([segment.first_zxid for segment in self._segments], truncate_after)
             doomed = self._segments[kept_count:]
             # Forget them first, so a read_from or purge that starts now never opens them.

@@ -395,3 +395,18 @@ def test_truncate_after_on_a_closed_log_is_refused(tmp_path):
     wal.close()
     with pytest.raises(ValueError, match="closed"):
         wal.truncate_after(1)
+
+
+def test_write_refuses_a_truncation_into_records_purged_after_it_was_asked_for(tmp_path):
+    wal, _ = open_log(tmp_path, segment_bytes=300)
+    write_old(wal, range(1, 31), per_batch=2)
+    wal.truncate_after(3)
+    batch = wal.seal()
+    wal.purge(20)  # a worker purges before the truncating batch is written (a caller's bug)
+    assert wal.complete_after_zxid > 3
+    with pytest.raises(ValueError, match="purged meanwhile"):
+        wal.write(batch)
+    wal.close()
+    wal, recovered = open_log(tmp_path, segment_bytes=300)
+    assert recovered.records[-1] == (30, old_payload(30))  # nothing was truncated
+    wal.close()
