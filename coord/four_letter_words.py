@@ -58,15 +58,23 @@ def _ruok(core, facts):
     return "imok"
 
 
+NOT_SERVING = "This ZooKeeper instance is not currently serving requests\n"
+
+
 def _isro(core, facts):
-    return "rw"
+    # ZooKeeper answers "null" on a member that has no quorum behind it.
+    return "rw" if core.serving else "null"
 
 
 def _srvr(core, facts):
+    if not core.serving:
+        return NOT_SERVING
     return "\n".join([_version_line()] + _server_lines(core)) + "\n"
 
 
 def _stat(core, facts):
+    if not core.serving:
+        return NOT_SERVING
     lines = [_version_line(), "Clients:"]
     lines += [_connection_line(core, c, False) for c in core.connections.values()]
     lines.append("")

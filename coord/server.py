@@ -221,6 +221,11 @@ class ServerCore:
         return self.leader.tracker if self.leader is not None else self._tracker_when_following
 
     @property
+    def serving(self):
+        """Whether this member knows a leader (ZooKeeper's "serving requests")."""
+        return self.standalone or self.raft.leader != NONE
+
+    @property
     def mode(self):
         if self.standalone:
             return "standalone"

@@ -31,6 +31,7 @@ from typing import Mapping, Optional, Sequence
 __all__ = [
     "CLI_MT",
     "CoordProcess",
+    "Ensemble",
     "ServerStartError",
     "ZKCLI",
     "ZooKeeperProcess",
@@ -52,6 +53,7 @@ ZOOKEEPER_JAR = JAVA_SHARE / "zookeeper.jar"
 ZOOKEEPER_REQUIRED_JARS = (ZOOKEEPER_JAR, JAVA_SHARE / "zookeeper-jute.jar", JAVA_SHARE / "slf4j-api.jar")
 ZOOKEEPER_LOG_JARS = (JAVA_SHARE / "slf4j-log4j12.jar", JAVA_SHARE / "log4j-1.2.jar")
 ZOOKEEPER_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
+ZOOKEEPER_QUORUM_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
 CLI_MT = "/usr/lib/zookeeper/bin/cli_mt"
 
@@ -163,7 +165,13 @@ class _ServerProcess:
         port: Optional[int] = None,
         tick_ms: int = 2000,
         config: Optional[Mapping[str, object]] = None,
+        member_id: Optional[int] = None,
+        membership: Optional[Mapping[int, str]] = None,
     ):
+        # member_id/membership: this process is one member of an ensemble; membership maps each
+        # member id to its server.N value ("host:peerPort:electionPort[:observer]").
+        self.member_id = member_id
+        self.membership = dict(membership or {})
         self.work_dir = Path(work_dir).resolve()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.port = port if port is not None else free_port()
@@ -204,12 +212,31 @@ class _ServerProcess:
             "admin.enableServer": "false",
             "maxClientCnxns": 0,
         }
+        if self.membership:
+            settings["initLimit"] = 10
+            settings["syncLimit"] = 5
+            for member_id in sorted(self.membership):
+                settings[f"server.{member_id}"] = self.membership[member_id]
         settings.update(self.extra_config)
         return settings
 
     def write_config(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(_zoo_cfg_text(self.zoo_cfg_settings()))
+        if self.member_id is not None:
+            (self.data_dir / "myid").write_text(f"{self.member_id}\n")
+
+    def mode(self, timeout_s: float = 2.0) -> Optional[str]:
+        """``leader``, ``follower``, ``observer``, ``standalone`` (srvr's Mode line), or None when
+        the server does not answer or is not serving."""
+        try:
+            text = four_letter_word(self.host, self.port, "srvr", timeout_s=timeout_s)
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith("Mode: "):
+                return line[6:].strip()
+        return None
 
     def command(self) -> list:
         raise NotImplementedError
@@ -219,10 +246,15 @@ class _ServerProcess:
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self, timeout_s: float = 60.0) -> "_ServerProcess":
-        """Start the process and return once ``ruok`` answers ``imok``; bounded by ``timeout_s``."""
+        """Start the process and return once it serves (``ruok`` answers ``imok``, and for a
+        member of an ensemble once it has a leader); bounded by ``timeout_s``."""
         if self.running:
             raise RuntimeError(f"{self.kind} on {self.address} is already running")
         self.write_config()
+        self._launch()
+        return self._wait_ready(timeout_s)
+
+    def _launch(self) -> None:
         self._log_file = open(self.log_path, "ab")
         self._log_file.write(f"\n=== start {time.strftime('%Y-%m-%d %H:%M:%S')}: {self.command()}\n".encode())
         self._log_file.flush()
@@ -235,13 +267,15 @@ class _ServerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def _wait_ready(self, timeout_s: float) -> "_ServerProcess":
         deadline = time.monotonic() + timeout_s
         while True:
             code = self._proc.poll()
             if code is not None:
                 self._close_log()
                 raise ServerStartError(
-                    f"{self.kind} exited with status {code} before answering ruok on {self.address}\n"
+                    f"{self.kind} exited with status {code} before serving on {self.address}\n"
                     + self.log_tail()
                 )
             if self._is_ready():
@@ -249,7 +283,7 @@ class _ServerProcess:
             if time.monotonic() >= deadline:
                 self.kill()
                 raise ServerStartError(
-                    f"{self.kind} did not answer ruok on {self.address} within {timeout_s} s\n" + self.log_tail()
+                    f"{self.kind} did not serve on {self.address} within {timeout_s} s\n" + self.log_tail()
                 )
             time.sleep(0.1)
 
@@ -338,8 +372,11 @@ class ZooKeeperProcess(_ServerProcess):
         tick_ms: int = 2000,
         extra_jvm_flags: Sequence[str] = (),
         config: Optional[Mapping[str, object]] = None,
+        member_id: Optional[int] = None,
+        membership: Optional[Mapping[int, str]] = None,
     ):
-        super().__init__(work_dir, port=port, tick_ms=tick_ms, config=config)
+        super().__init__(work_dir, port=port, tick_ms=tick_ms, config=config, member_id=member_id,
+                         membership=membership)
         self.extra_jvm_flags = tuple(extra_jvm_flags)
 
     def write_config(self) -> None:
@@ -363,7 +400,7 @@ class ZooKeeperProcess(_ServerProcess):
             *self.extra_jvm_flags,
             "-cp",
             self.classpath(),
-            ZOOKEEPER_MAIN,
+            ZOOKEEPER_QUORUM_MAIN if self.membership else ZOOKEEPER_MAIN,
             str(self.config_path),
         ]
 
@@ -371,10 +408,7 @@ class ZooKeeperProcess(_ServerProcess):
         # ruok answers as soon as the listener is up; srvr also says whether requests are served.
         if not super()._is_ready():
             return False
-        try:
-            return "Mode: standalone" in four_letter_word(self.host, self.port, "srvr", timeout_s=2.0)
-        except OSError:
-            return False
+        return self.mode() in ("standalone", "leader", "follower", "observer")
 
 
 def _coord_source_root() -> str:
@@ -397,8 +431,11 @@ class CoordProcess(_ServerProcess):
         reaper_interval_ms: int = 1000,
         extra_args: Sequence[str] = (),
         config: Optional[Mapping[str, object]] = None,
+        member_id: Optional[int] = None,
+        membership: Optional[Mapping[int, str]] = None,
     ):
-        super().__init__(work_dir, port=port, tick_ms=tick_ms, config=config)
+        super().__init__(work_dir, port=port, tick_ms=tick_ms, config=config, member_id=member_id,
+                         membership=membership)
         self.reaper_interval_ms = reaper_interval_ms
         self.extra_args = tuple(extra_args)
 
@@ -415,6 +452,11 @@ class CoordProcess(_ServerProcess):
             *self.extra_args,
         ]
 
+    def _is_ready(self) -> bool:
+        if not super()._is_ready():
+            return False
+        return not self.membership or self.mode() in ("leader", "follower", "observer")
+
     def environment(self) -> dict:
         env = dict(os.environ)
         # cwd is work_dir, so make this checkout importable even without `pip install -e`.
@@ -422,3 +464,79 @@ class CoordProcess(_ServerProcess):
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["PYTHONUNBUFFERED"] = "1"
         return env
+
+
+class Ensemble:
+    """N members of one kind (``"coord"`` or ``"zookeeper"``) on 127.0.0.1, each its own process.
+
+    ``start`` launches every member at once and waits (bounded) until each serves; ``hosts`` is
+    the connect string naming all of them. Members are 1-based: ``member(1)``. ``leader()`` asks
+    each member's ``srvr``. Every member is stopped by ``stop`` (or on leaving a ``with`` block).
+    """
+
+    def __init__(self, kind: str, work_dir, *, size: int = 3, observers: int = 0,
+                 tick_ms: int = 2000, config: Optional[Mapping[str, object]] = None, **kwargs):
+        self.kind = kind
+        self.work_dir = Path(work_dir).resolve()
+        ids = range(1, size + observers + 1)
+        membership = {}
+        for member_id in ids:
+            role = ":observer" if member_id > size else ""
+            membership[member_id] = f"{LOCALHOST}:{free_port()}:{free_port()}{role}"
+        cls = CoordProcess if kind == "coord" else ZooKeeperProcess
+        self.members = {
+            member_id: cls(self.work_dir / f"member{member_id}", tick_ms=tick_ms, config=config,
+                           member_id=member_id, membership=membership, **kwargs)
+            for member_id in ids
+        }
+        if kind == "zookeeper":
+            for member in self.members.values():
+                if membership[member.member_id].endswith(":observer"):
+                    member.extra_config.setdefault("peerType", "observer")
+
+    @property
+    def hosts(self) -> str:
+        return ",".join(m.address for m in self.members.values())
+
+    def member(self, member_id: int) -> _ServerProcess:
+        return self.members[member_id]
+
+    def start(self, timeout_s: float = 60.0) -> "Ensemble":
+        # Start every process first: no member can serve before a quorum is up.
+        deadline = time.monotonic() + timeout_s
+        for member in self.members.values():
+            if not member.running:
+                member.write_config()
+                member._launch()
+        try:
+            for member in self.members.values():
+                member._wait_ready(max(1.0, deadline - time.monotonic()))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def leader(self, timeout_s: float = 10.0) -> Optional[int]:
+        """The id of the member whose srvr says ``Mode: leader`` (waiting up to ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for member_id, member in self.members.items():
+                if member.running and member.mode(timeout_s=1.0) == "leader":
+                    return member_id
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    def followers(self) -> list:
+        leader = self.leader()
+        return [i for i, m in self.members.items() if i != leader and m.running]
+
+    def stop(self) -> None:
+        for member in self.members.values():
+            member.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
