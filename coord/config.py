@@ -59,6 +59,21 @@ class Config:
     def learners(self):
         return tuple(sorted(i for i, m in self.members.items() if m.observer))
 
+    def dynamic_config_text(self):
+        """What ZooKeeper serves at /zookeeper/config for this membership (b"" standalone)."""
+        if not self.members:
+            return b""
+        lines = []
+        for member_id in sorted(self.members):
+            m = self.members[member_id]
+            line = "server.%d=%s:%d:%d:%s" % (member_id, m.host, m.peer_port, m.election_port,
+                                              "observer" if m.observer else "participant")
+            if m.client_port is not None:
+                line += ";%s:%d" % (m.client_host or "0.0.0.0", m.client_port)
+            lines.append(line)
+        lines.append("version=0")
+        return "\n".join(lines).encode("utf-8")
+
     def membership_lines(self):
         """The server.N lines as every member must have them (for the cluster id)."""
         return ["server.%d=%s" % (i, self.members[i].spec()) for i in sorted(self.members)]

@@ -153,7 +153,21 @@ def _conf(core, facts):
         ("clientPortListenBacklog", -1),
         ("serverId", core.server_id),
     ]
-    return "".join("%s=%s\n" % row for row in rows)
+    text = "".join("%s=%s\n" % row for row in rows)
+    if cfg.ensemble:
+        rows = [("initLimit", cfg.init_limit), ("syncLimit", cfg.sync_limit), ("electionAlg", 3),
+                ("electionPort", cfg.members[core.member_id].election_port),
+                ("quorumPort", cfg.members[core.member_id].peer_port),
+                ("peerType", 1 if core.member_id in cfg.learners else 0)]
+        text += "".join("%s=%s\n" % row for row in rows)
+        text += "membership: \n"
+        for member_id in sorted(cfg.members):
+            member = cfg.members[member_id]
+            text += "server.%d=%s:%d:%d:%s\n" % (
+                member_id, member.host, member.peer_port, member.election_port,
+                "observer" if member.observer else "participant")
+        text += "version=0\n"
+    return text
 
 
 def _envi(core, facts):

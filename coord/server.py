@@ -201,6 +201,9 @@ class ServerCore:
         self.latency_total_ms = 0
         self.latency_count = 0
         self.auth_failed_count = 0
+        self._config_node = (config.dynamic_config_text(), clock.wall_ms())
+        if config.ensemble:
+            self.tree.set_config_node(*self._config_node)
         if self.standalone:
             self.raft.campaign_now()   # an ensemble of one: nobody to wait for
 
@@ -410,6 +413,8 @@ class ServerCore:
         tolerant_until = int.from_bytes(data[:8], "big")
         tree, _ = DataTree.from_snapshot(data[8:])
         tree.last_zxid = meta.index
+        if self.config.ensemble:
+            tree.set_config_node(*self._config_node)
         self.tree = tree
         self.tolerant_until = max(tolerant_until, meta.index)
         self.log("info", "installed a snapshot at zxid 0x%x from the leader" % meta.index)

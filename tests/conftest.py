@@ -21,17 +21,38 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NoAuthError, NoNodeError
 from kazoo.security import OPEN_ACL_UNSAFE
 
-from coord.testing.servers import CoordProcess, ZooKeeperProcess, zookeeper_unavailable_reason
+from coord.testing.servers import (
+    CoordProcess, Ensemble, ZooKeeperProcess, zookeeper_unavailable_reason,
+)
 
 SERVER_KINDS = ("zookeeper", "coord")
+
+# Ensembles of real processes, reached through one member: "<kind>-<size><f|l>" means a client of
+# a follower (f) or of the leader (l) of a <size>-member ensemble. The default suite runs the
+# semantic tests through a follower of a 3-member ensemble of each kind; -m slow adds the rest.
+ENSEMBLE_KINDS = {
+    "coord-3f": ("coord", 3, "follower"),
+    "zookeeper-3f": ("zookeeper", 3, "follower"),
+    "coord-3l": ("coord", 3, "leader"),
+    "zookeeper-3l": ("zookeeper", 3, "leader"),
+    "coord-5f": ("coord", 5, "follower"),
+    "coord-5l": ("coord", 5, "leader"),
+}
+DEFAULT_ENSEMBLE_KINDS = ("coord-3f", "zookeeper-3f")
 SERVER_START_TIMEOUT_S = 60.0
 KAZOO_START_TIMEOUT_S = 15.0
 
 
 @dataclass
 class ServerUnderTest:
-    kind: str  # "zookeeper" or "coord"
-    process: object  # ZooKeeperProcess or CoordProcess
+    kind: str  # "zookeeper", "coord", or an ENSEMBLE_KINDS key
+    process: object  # ZooKeeperProcess or CoordProcess: the one the clients talk to
+    ensemble: object = None  # coord.testing.servers.Ensemble, for ensemble kinds
+
+    @property
+    def implementation(self) -> str:
+        """ "zookeeper" or "coord", whatever the topology."""
+        return self.kind.split("-")[0]
 
     @property
     def hosts(self) -> str:
@@ -61,6 +82,18 @@ def require_zookeeper() -> None:
 
 
 def start_server(kind: str, work_dir, **kwargs) -> ServerUnderTest:
+    if kind in ENSEMBLE_KINDS:
+        implementation, size, role = ENSEMBLE_KINDS[kind]
+        if implementation == "zookeeper":
+            require_zookeeper()
+        ensemble = Ensemble(implementation, work_dir, size=size, **kwargs)
+        ensemble.start(timeout_s=SERVER_START_TIMEOUT_S)
+        leader = ensemble.leader()
+        if leader is None:
+            ensemble.stop()
+            raise RuntimeError(f"{kind}: no leader")
+        member = leader if role == "leader" else min(i for i in ensemble.members if i != leader)
+        return ServerUnderTest(kind, ensemble.member(member), ensemble)
     if kind == "zookeeper":
         require_zookeeper()
         process = ZooKeeperProcess(work_dir, **kwargs)
@@ -76,12 +109,25 @@ def start_server(kind: str, work_dir, **kwargs) -> ServerUnderTest:
     return ServerUnderTest(kind, process)
 
 
-@pytest.fixture(
-    scope="session",
-    params=[pytest.param("zookeeper", marks=pytest.mark.zookeeper, id="zookeeper"), pytest.param("coord", id="coord")],
-)
+def _kind_param(kind):
+    marks = [pytest.mark.zookeeper] if kind.startswith("zookeeper") else []
+    if kind in ENSEMBLE_KINDS:
+        marks.append(pytest.mark.ensemble)
+        if kind not in DEFAULT_ENSEMBLE_KINDS:
+            marks.append(pytest.mark.slow)
+    return pytest.param(kind, marks=marks, id=kind)
+
+
+@pytest.fixture(scope="session", params=[_kind_param(k) for k in SERVER_KINDS + tuple(ENSEMBLE_KINDS)])
 def server_kind(request) -> str:
     return request.param
+
+
+def stop_server(sut: ServerUnderTest) -> None:
+    if sut.ensemble is not None:
+        sut.ensemble.stop()
+    else:
+        sut.process.stop()
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +137,7 @@ def server(server_kind, tmp_path_factory):
     try:
         yield sut
     finally:
-        sut.process.stop()
+        stop_server(sut)
 
 
 @pytest.fixture
@@ -101,7 +147,7 @@ def fresh_server(server_kind, tmp_path):
     try:
         yield sut
     finally:
-        sut.process.stop()
+        stop_server(sut)
 
 
 def _new_client(hosts: str, **kwargs) -> KazooClient:

@@ -101,6 +101,14 @@ class DataTree:
         # ZooKeeper gives the config node its ACL with setACL(version=-1), which stores -1.
         self.nodes["/zookeeper/config"].aversion = -1
 
+    def set_config_node(self, data, mtime_ms):
+        """An ensemble member serves its membership at /zookeeper/config, as ZooKeeper does (with
+        version -1 and the member's own start time): local, not a transaction."""
+        node = self.nodes["/zookeeper/config"]
+        node.data = data
+        node.version = -1
+        node.mtime = mtime_ms
+
     # -- reads ----------------------------------------------------------------------------------
 
     def get(self, path):

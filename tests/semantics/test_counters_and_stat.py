@@ -138,14 +138,24 @@ def test_builtin_subtree_shape_and_acls(client):
     assert client.get_acls("/zookeeper/config")[0] == [ACL(1, world)]
 
 
-def test_builtin_node_stats(client):
+def test_builtin_node_stats(client, server):
     zk = client.exists("/zookeeper")
     assert (zk.version, zk.cversion, zk.aversion, zk.numChildren, zk.pzxid) == (0, -2, 0, 2, 0)
     quota = client.exists("/zookeeper/quota")
     assert (quota.version, quota.cversion, quota.aversion, quota.numChildren) == (0, 0, 0, 0)
     data, config = client.get("/zookeeper/config")
-    assert data == b""  # standalone: empty
-    assert (config.version, config.cversion, config.aversion, config.dataLength) == (0, 0, -1, 0)
+    if server.ensemble is None:
+        assert data == b""  # standalone: empty
+        assert (config.version, config.cversion, config.aversion, config.dataLength) == (0, 0, -1, 0)
+    else:
+        # An ensemble serves its membership here (version -1, as ZooKeeper reports it).
+        lines = data.decode().split("\n")
+        assert lines[-1] == "version=0"
+        assert [line.split("=")[0] for line in lines[:-1]] == [
+            "server.%d" % i for i in sorted(server.ensemble.members)]
+        assert all(line.endswith(":participant") for line in lines[:-1])
+        assert (config.version, config.cversion, config.aversion) == (-1, 0, -1)
+        assert config.dataLength == len(data)
 
 
 def test_root_stat_sanity(client, prefix):

@@ -30,14 +30,23 @@ def test_kazoo_command_ruok(client):
 SRVR_KEYS = ["Latency min/avg/max", "Received", "Sent", "Connections", "Outstanding", "Zxid", "Mode", "Node count"]
 
 
-def _check_srvr_body(lines):
+def expected_mode(server):
+    """What srvr's Mode line says for this topology: standalone, or the member's role."""
+    if server.ensemble is None:
+        return "standalone"
+    return "leader" if server.kind.endswith("l") else "follower"
+
+
+def _check_srvr_body(lines, mode):
+    if mode == "leader" and lines and lines[-1].startswith("Proposal sizes"):
+        lines = lines[:-1]   # ZooKeeper's leader adds this line
     assert [line.split(":", 1)[0] for line in lines] == SRVR_KEYS
     values = dict(line.split(": ", 1) for line in lines)
     assert re.fullmatch(r"\d+/\d+(\.\d+)?/\d+", values["Latency min/avg/max"])
     for key in ("Received", "Sent", "Connections", "Outstanding", "Node count"):
         assert re.fullmatch(r"\d+", values[key]), (key, values[key])
     assert re.fullmatch(r"0x[0-9a-f]+", values["Zxid"])
-    assert values["Mode"] == "standalone"
+    assert values["Mode"] == mode
     return values
 
 
@@ -46,7 +55,7 @@ def test_srvr(server, client, prefix):
     assert text.endswith("\n")
     lines = text.rstrip("\n").split("\n")
     assert lines[0].startswith("Zookeeper version: ")
-    values = _check_srvr_body(lines[1:])
+    values = _check_srvr_body(lines[1:], expected_mode(server))
     assert int(values["Zxid"], 16) >= client.exists(prefix).czxid
     assert int(values["Connections"]) >= 1  # our kazoo client
 
@@ -61,7 +70,7 @@ def test_stat(server, client):
     assert len(clients) >= 2  # kazoo's connection and this one
     for line in clients:
         assert re.fullmatch(r" /127\.0\.0\.1:\d+\[\d+\]\(queued=\d+,recved=\d+,sent=\d+\)", line), line
-    _check_srvr_body(lines[blank + 1 :])
+    _check_srvr_body(lines[blank + 1 :], expected_mode(server))
 
 
 def test_cons(server, client):
@@ -100,7 +109,7 @@ def test_mntr(server, client, prefix):
         "zk_packets_sent",
     ):
         assert key in before, key
-    assert before["zk_server_state"] == "standalone"
+    assert before["zk_server_state"] == expected_mode(server)
     for key in ("zk_znode_count", "zk_watch_count", "zk_ephemerals_count", "zk_num_alive_connections"):
         assert re.fullmatch(r"\d+", before[key]), (key, before[key])
     for name in ("a", "b", "c"):
@@ -110,13 +119,19 @@ def test_mntr(server, client, prefix):
 
 def test_conf(server):
     lines = flw(server, "conf").rstrip("\n").split("\n")
-    conf = dict(line.split("=", 1) for line in lines)
+    conf = dict(line.split("=", 1) for line in lines if "=" in line)
     assert conf["clientPort"] == str(server.port)
     assert conf["tickTime"] == str(server.tick_ms)
     assert conf["minSessionTimeout"] == str(2 * server.tick_ms)
     assert conf["maxSessionTimeout"] == str(20 * server.tick_ms)
     assert conf["maxClientCnxns"] == "0"
     assert "dataDir" in conf and "dataLogDir" in conf
+    if server.ensemble is not None:
+        # An ensemble member adds its quorum settings and the membership, as ZooKeeper does.
+        assert conf["initLimit"] == "10" and conf["syncLimit"] == "5"
+        assert "membership: " in lines
+        members = [line for line in lines if line.startswith("server.")]
+        assert len(members) == len(server.ensemble.members)
 
 
 def test_envi(server):

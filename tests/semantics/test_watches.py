@@ -293,7 +293,7 @@ def test_remove_watches_types_4_and_5(server, make_raw, prefix):
     s = make_raw()
     s.add_watch(prefix, raw.ADD_WATCH_PERSISTENT)
     s.add_watch(prefix, raw.ADD_WATCH_PERSISTENT_RECURSIVE)
-    if server.kind == "zookeeper":
+    if server.implementation == "zookeeper":
         for watcher_type in (4, 5):
             with pytest.raises(MarshallingError):
                 s.remove_watches(prefix, watcher_type)

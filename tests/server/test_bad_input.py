@@ -99,7 +99,7 @@ def test_check_outside_multi(fresh_server):
     body = bytearray()
     R.CheckVersionRequest("/", -1).serialize(body)
     sock.sendall(codec.send_raw(OpCode.CHECK, bytes(body))[1])
-    if fresh_server.kind == "zookeeper":
+    if fresh_server.implementation == "zookeeper":
         sock.settimeout(3.0)
         with pytest.raises(socket.timeout):    # still open, and nothing is ever said
             sock.recv(1)
