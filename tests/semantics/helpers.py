@@ -12,10 +12,11 @@ WAIT_S = 20.0  # bound on waiting for something the server is expected to send
 class WatchRecorder:
     """A kazoo watcher that records events, plus a barrier that makes "no more events" checkable.
 
-    ``settle()`` does a round trip on the watching client — the server sends a notification caused
-    by an already acknowledged write before the reply to any later request — and then waits until
-    kazoo's single callback thread has run everything queued before a marker. After it returns,
-    ``events`` holds every notification the server sent for earlier writes; no sleeping involved.
+    ``settle()`` does a ``sync`` on the watching client — its server then has applied every write
+    acknowledged before, wherever in an ensemble that write was made, and sends the notifications
+    those writes caused before the sync's reply — and then waits until kazoo's single callback
+    thread has run everything queued before a marker. After it returns, ``events`` holds every
+    notification the server sent for earlier writes; no sleeping involved.
     """
 
     def __init__(self, client):
@@ -35,7 +36,7 @@ class WatchRecorder:
             return list(self.events)
 
     def settle(self) -> list:
-        self.client.exists("/")
+        self.client.sync("/")
         done = threading.Event()
         self.client.handler.dispatch_callback(Callback("watch", done.set, ()))
         assert done.wait(WAIT_S), "kazoo's callback thread did not drain"

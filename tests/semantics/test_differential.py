@@ -16,7 +16,7 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 
-from coord.testing.servers import CoordProcess, ZooKeeperProcess
+from coord.testing.servers import CoordProcess, Ensemble, ZooKeeperProcess
 from tests.conftest import require_zookeeper
 from tests.semantics.helpers import WatchRecorder
 
@@ -24,28 +24,37 @@ STEPS = 80
 NAMES = ["a", "b", "c"]
 
 
-@pytest.fixture(scope="module")
-def both(tmp_path_factory):
+@pytest.fixture(scope="module", params=["standalone", "ensemble"])
+def both(request, tmp_path_factory):
+    """(writer, watcher) sessions on ZooKeeper and on coord. With ``ensemble``, coord is a
+    3-member ensemble whose writer talks to one follower and whose watcher talks to the other."""
     require_zookeeper()
-    processes = [ZooKeeperProcess(tmp_path_factory.mktemp("diff-zk")),
-                 CoordProcess(tmp_path_factory.mktemp("diff-coord"))]
+    reference = ZooKeeperProcess(tmp_path_factory.mktemp("diff-zk"))
+    if request.param == "standalone":
+        coord = CoordProcess(tmp_path_factory.mktemp("diff-coord"))
+    else:
+        coord = Ensemble("coord", tmp_path_factory.mktemp("diff-coord-ensemble"), size=3)
     started = []
     clients = []
     try:
-        for process in processes:
-            process.start()
-            started.append(process)
-            for _ in range(2):     # a writer and a watcher per server
-                client = KazooClient(hosts=process.hosts, timeout=15)
-                client.start(timeout=20)
-                clients.append(client)
+        for system in (reference, coord):
+            system.start()
+            started.append(system)
+        coord_hosts = [coord.hosts, coord.hosts]
+        if request.param == "ensemble":
+            leader = coord.leader()
+            coord_hosts = [coord.member(i).hosts for i in sorted(coord.members) if i != leader]
+        for hosts in [reference.hosts, reference.hosts] + coord_hosts:
+            client = KazooClient(hosts=hosts, timeout=15)
+            client.start(timeout=20)
+            clients.append(client)
         yield [(clients[0], clients[1]), (clients[2], clients[3])]
     finally:
         for client in clients:
             client.stop()
             client.close()
-        for process in started:
-            process.stop()
+        for system in started:
+            system.stop()
 
 
 def stat_shape(stat):
