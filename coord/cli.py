@@ -1,6 +1,7 @@
 """The ``coord`` command.
 
     coord server [--config zoo.cfg] [--port N] [--data-dir DIR] ...   run a coord server
+    coord ensemble [--size 3] [--dir coord-ensemble] [--port 2181]    a local ensemble
 """
 
 import argparse
@@ -43,9 +44,22 @@ def main(argv=None):
     parser.add_argument("--version", action="version", version="coord " + __version__)
     sub = parser.add_subparsers(dest="command", required=True)
     _server_parser(sub)
+    e = sub.add_parser("ensemble", help="run an ensemble of coord members on this machine "
+                       "(Ctrl-C stops them all)")
+    e.add_argument("--size", type=int, default=3, help="number of members (default 3)")
+    e.add_argument("--dir", default="coord-ensemble",
+                   help="folder for every member's config, data and log (default ./coord-ensemble)")
+    e.add_argument("--port", type=int, default=2181,
+                   help="client port of member 1; member N uses port + N - 1 (default 2181)")
+    e.add_argument("--peer-port", type=int, default=2888,
+                   help="peer port of member 1; member N uses peer-port + N - 1 (default 2888)")
+    e.add_argument("--host", default="127.0.0.1", help="address every member binds (default 127.0.0.1)")
     args = parser.parse_args(argv)
     if args.command == "server":
         return run_server(args)
+    if args.command == "ensemble":
+        from coord.local_ensemble import run
+        return run(args.dir, args.size, args.port, args.peer_port, args.host)
     return 2
 
 
