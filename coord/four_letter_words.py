@@ -120,6 +120,10 @@ def _mntr(core, facts):
         raft = core.raft
         rows.append(("zk_current_term", raft.term))
         rows.append(("zk_commit_index", raft.log.committed))
+        last = core.elections[-1] if core.elections else {}
+        rows.append(("zk_elections", len(core.elections)))
+        for key in ("detection_ms", "election_ms", "first_commit_ms"):
+            rows.append(("zk_last_election_" + key, last.get(key, -1)))
         if core.mode == "leader":
             voters = [p for p in raft.progress if p in raft.voters]
             last = raft.log.last_index

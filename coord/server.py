@@ -185,6 +185,12 @@ class ServerCore:
         self._sync_counter = 0
         self._unrouted_syncs = []
         self._touched = set()
+        # The availability budget of the last elections, as this member saw them.
+        self._last_heard_leader_ms = 0
+        self._leader_lost_ms = None          # when we stopped believing in our leader
+        self._leader_found_ms = None         # when a new leader became known
+        self._election_term = 0
+        self.elections = collections.deque(maxlen=16)   # dicts: term, detection/election/commit ms
         self.connections = {}
         self.session_conn = {}            # session_id -> attached Connection
         self._connecting = {}             # session_id -> Connection waiting for its creation
@@ -311,6 +317,8 @@ class ServerCore:
     def peer_frame(self, src, frame):
         """A frame from member ``src`` (already decoded and authenticated by the adapter)."""
         if isinstance(frame, Message):
+            if src == self.raft.leader:
+                self._last_heard_leader_ms = self.clock.monotonic_ms()
             if frame.src != src:
                 self.log("warn", "member %d sent a message claiming to be from %d; dropped"
                          % (src, frame.src))
@@ -387,6 +395,12 @@ class ServerCore:
             self._answers_waiting = []
         if soft.leader != self._leader_known:
             old, self._leader_known = self._leader_known, soft.leader
+            now = self.clock.monotonic_ms()
+            if old != NONE and soft.leader == NONE and self._leader_lost_ms is None:
+                self._leader_lost_ms = now
+            elif soft.leader != NONE and self._leader_lost_ms is not None:
+                self._leader_found_ms = now
+                self._election_term = soft.term
             if old != NONE:
                 self._abandon_in_flight()
             if soft.leader != NONE:
@@ -409,6 +423,20 @@ class ServerCore:
         self._syncs.clear()
         self._sync_points = []
 
+    def _record_election(self):
+        """The first entry of the new leader's term is applied here: the outage is over."""
+        now = self.clock.monotonic_ms()
+        lost, found = self._leader_lost_ms, self._leader_found_ms
+        heard = self._last_heard_leader_ms or lost
+        record = {"term": self._election_term,
+                  "detection_ms": max(0, lost - heard),
+                  "election_ms": found - lost,
+                  "first_commit_ms": now - found}
+        self.elections.append(record)
+        self._leader_lost_ms = self._leader_found_ms = None
+        self.log("info", "election of term %(term)d: detection %(detection_ms)d ms, election "
+                 "%(election_ms)d ms, first commit %(first_commit_ms)d ms" % record)
+
     def _install_snapshot(self, meta, data):
         tolerant_until = int.from_bytes(data[:8], "big")
         tree, _ = DataTree.from_snapshot(data[8:])
@@ -425,6 +453,8 @@ class ServerCore:
 
     def _after_apply(self):
         applied = self.tree.last_zxid
+        if self._leader_found_ms is not None and self.raft.log.term(applied) == self._election_term:
+            self._record_election()
         if self.raft.role == LEADER and self.leader is None and self._term_start \
                 and applied >= self._term_start:
             self.leader = LeaderRole(self.config, self.tree, self.raft, self.clock,
