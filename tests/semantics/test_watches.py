@@ -339,3 +339,20 @@ def test_remove_watches_any_removes_recursive_watches(make_raw, prefix):
     watcher.remove_watches(prefix, raw.WATCHER_ANY)
     writer.create(f"{prefix}/a")
     assert watcher.drain_events() == []
+
+
+def test_persistent_and_recursive_watch_on_the_same_path(server, make_raw, prefix):
+    """ZooKeeper 3.8 keeps one mode per session and path (the last added); 3.9 keeps both, and
+    so does coord (a deliberate difference, listed in docs/compatibility.md)."""
+    watcher, writer = make_raw(), make_raw()
+    watcher.add_watch(prefix, raw.ADD_WATCH_PERSISTENT_RECURSIVE)
+    watcher.add_watch(prefix, raw.ADD_WATCH_PERSISTENT)
+    writer.create(f"{prefix}/c")
+    writer.set_data(prefix, b"1")
+    watcher.sync(prefix)
+    got = [(e.type, e.path) for e in watcher.drain_events()]
+    if server.implementation == "zookeeper":
+        assert got == [(raw.NODE_CHILDREN_CHANGED, prefix), (raw.NODE_DATA_CHANGED, prefix)]
+    else:
+        assert got == [(raw.NODE_CREATED, f"{prefix}/c"), (raw.NODE_CHILDREN_CHANGED, prefix),
+                       (raw.NODE_DATA_CHANGED, prefix)]
