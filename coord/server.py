@@ -115,7 +115,7 @@ class Connection:
                  "held", "closed", "draining", "created_ms", "received", "sent", "last_op", "last_cxid",
                  "last_response_ms", "latency_total_ms", "latency_count",
                  "latency_min_ms", "latency_max_ms", "last_latency_ms", "timeout_ms",
-                 "pending_writes", "outstanding", "queue", "connecting")
+                 "pending_writes", "slots", "queue", "connecting")
 
     def __init__(self, conn_id, codec, peer_host, peer_port, now_ms):
         self.conn_id = conn_id
@@ -124,7 +124,7 @@ class Connection:
         self.peer_port = peer_port
         self.session_id = 0
         self.identities = [("ip", peer_host)]
-        self.held = collections.deque()   # (zxid tag, bytes or None for close, completes a request)
+        self.held = collections.deque()   # (zxid tag, bytes or None for close)
         self.closed = False
         self.draining = False       # a close is scheduled: read nothing more from this client
         self.created_ms = now_ms
@@ -140,7 +140,9 @@ class Connection:
         self.last_latency_ms = 0
         self.timeout_ms = 0
         self.pending_writes = {}    # cxid -> (opcode, request): sent towards the leader
-        self.outstanding = 0        # requests accepted and not yet answered
+        # Requests accepted and not yet answered, in request order: answers may be decided out of
+        # order (an error from the leader before an earlier write commits) but leave in order.
+        self.slots = collections.deque()
         self.queue = collections.deque()   # (xid, opcode, request) waiting behind earlier ones
         self.connecting = None      # (session_id, timeout_ms, passwd, read_only): creation pending
 
@@ -259,6 +261,7 @@ class ServerCore:
         conn.closed = conn.draining = True
         conn.held.clear()
         conn.queue.clear()
+        conn.slots.clear()
         conn.pending_writes.clear()
         self._waiting.discard(conn)
         self.watches.remove_watcher(conn)
@@ -418,7 +421,7 @@ class ServerCore:
     def _abandon_in_flight(self):
         """Requests sent to a leader we lost have an unknown outcome: disconnect their clients."""
         for conn in list(self.connections.values()):
-            if conn.outstanding and not conn.closed:
+            if conn.slots and not conn.closed:
                 self._close_now(conn)
         self._syncs.clear()
         self._sync_points = []
@@ -525,8 +528,10 @@ class ServerCore:
         if kind == T.CLOSE_SESSION:
             if conn is not None:
                 if conn.pending_writes.pop(header.cxid, None) is not None:
-                    self._emit(conn, zxid, conn.codec.reply(header.cxid, zxid, 0), completes=True)
-                self._close_after_output(conn)
+                    self._complete(conn, header.cxid, zxid, conn.codec.reply(header.cxid, zxid, 0),
+                                   close_after=True)
+                else:
+                    self._close_after_output(conn)
             return
         if conn is None:
             return
@@ -535,7 +540,7 @@ class ServerCore:
             return
         opcode, request = pending
         response = self._write_response(opcode, request, txn, stats)
-        self._emit(conn, zxid, conn.codec.reply(header.cxid, zxid, 0, response), completes=True)
+        self._complete(conn, header.cxid, zxid, conn.codec.reply(header.cxid, zxid, 0, response))
 
     def _write_response(self, opcode, request, txn, stats):
         tree = self.tree
@@ -632,25 +637,36 @@ class ServerCore:
             data = conn.codec.reply(xid, tag, 0, R.MultiResponse(results))
         else:
             data = conn.codec.reply(xid, tag, answer.code)
-        self._emit(conn, tag, data, completes=True)
+        self._complete(conn, xid, tag, data)
 
     # -- output ---------------------------------------------------------------------------------
 
-    def _emit(self, conn, zxid_tag, data, completes=False):
+    def _emit(self, conn, zxid_tag, data):
         """Queue output on a connection; it leaves once this member has applied ``zxid_tag``."""
         if not conn.held and zxid_tag <= self.tree.last_zxid:
             self._ready.sends.append((conn.conn_id, data))
-            if completes:
-                self._completed(conn)
         else:
-            conn.held.append((zxid_tag, data, completes))
+            conn.held.append((zxid_tag, data))
             self._waiting.add(conn)
         conn.sent += 1
         self.packets_sent += 1
 
-    def _completed(self, conn):
-        conn.outstanding -= 1
-        if conn.queue and not conn.closed:
+    def _complete(self, conn, xid, zxid_tag, data, close_after=False):
+        """The answer to an outstanding request is decided; answers leave in request order."""
+        for slot in conn.slots:
+            if slot[0] == xid and slot[1] is None:
+                slot[1], slot[2], slot[3] = data, zxid_tag, close_after
+                break
+        else:
+            return
+        slots = conn.slots
+        while slots and slots[0][1] is not None:
+            _, data, tag, close = slots.popleft()
+            self._emit(conn, tag, data)
+            if close:
+                self._close_after_output(conn)
+                return
+        if not slots and not conn.held and conn.queue:
             self._drain_queue(conn)
 
     def _release(self, applied):
@@ -659,19 +675,15 @@ class ServerCore:
         sends = self._ready.sends
         for conn in list(self._waiting):
             held = conn.held
-            completed = 0
             while held and held[0][0] <= applied:
-                _, data, completes = held.popleft()
+                _, data = held.popleft()
                 if data is None:
                     self._close_now(conn)
                     break
                 sends.append((conn.conn_id, data))
-                completed += completes
             if not held:
                 self._waiting.discard(conn)
-            if completed and not conn.closed:
-                conn.outstanding -= completed
-                if conn.queue:
+                if conn.queue and not conn.closed and not conn.slots:
                     self._drain_queue(conn)
 
     def _close_after_output(self, conn):
@@ -680,7 +692,7 @@ class ServerCore:
         if not conn.held:
             self._close_now(conn)
         else:
-            conn.held.append((self.tree.last_zxid, None, False))
+            conn.held.append((self.tree.last_zxid, None))
             self._waiting.add(conn)
 
     def _close_now(self, conn):
@@ -742,7 +754,6 @@ class ServerCore:
             session_id = self._new_session_id()
             passwd = self.random_bytes(_PASSWD_BYTES)
             conn.connecting = (session_id, timeout, passwd, read_only)
-            conn.outstanding += 1
             self._connecting[session_id] = conn
             self._route(session_id, 0, W.CREATE_SESSION, (session_id, timeout, passwd), ())
             return
@@ -768,7 +779,9 @@ class ServerCore:
         conn.connecting = None
         self._attach(conn, session_id, timeout)
         self._emit(conn, zxid, conn.codec.connect_response(
-            R.ConnectResponse(0, timeout, session_id, passwd, read_only)), completes=True)
+            R.ConnectResponse(0, timeout, session_id, passwd, read_only)))
+        if conn.queue:
+            self._drain_queue(conn)
 
     def _attach(self, conn, session_id, timeout):
         conn.session_id = session_id
@@ -794,7 +807,7 @@ class ServerCore:
         still waits its turn.
         """
         if conn.queue or conn.connecting is not None or (
-                opcode not in _FORWARDED_OPS and (conn.outstanding or conn.held)):
+                opcode not in _FORWARDED_OPS and (conn.slots or conn.held)):
             if len(conn.queue) >= MAX_QUEUED_PER_CONNECTION:
                 self.log("warn", "closing connection from %s:%s: %d requests queued"
                          % (conn.peer_host, conn.peer_port, len(conn.queue)))
@@ -809,7 +822,7 @@ class ServerCore:
         while queue and not conn.closed and not conn.draining:
             xid, opcode, request = queue[0]
             if conn.connecting is not None or (
-                    opcode not in _FORWARDED_OPS and (conn.outstanding or conn.held)):
+                    opcode not in _FORWARDED_OPS and (conn.slots or conn.held)):
                 return
             queue.popleft()
             self._execute(conn, xid, opcode, request)
@@ -833,7 +846,7 @@ class ServerCore:
                 self._reply(conn, xid, R.MultiResponse([]))
                 return
             conn.pending_writes[xid] = (opcode, request)
-            conn.outstanding += 1
+            conn.slots.append([xid, None, 0, False])
             self._route(session_id, xid, opcode, request, conn.identities)
             return
         if opcode == OpCode.SYNC:
@@ -852,7 +865,7 @@ class ServerCore:
             return
         self._sync_counter += 1
         context = b"%d:%d" % (self.member_id, self._sync_counter)
-        conn.outstanding += 1
+        conn.slots.append([xid, None, 0, False])
         self._syncs[context] = (conn, xid, path)
         if not self.raft.read_index(context):
             self._unrouted_syncs.append(context)   # asked again once a leader is known
@@ -872,9 +885,8 @@ class ServerCore:
     def _finish_sync(self, conn, xid, path):
         if conn.closed:
             return
-        self._emit(conn, self.tree.last_zxid, conn.codec.reply(xid, self.tree.last_zxid, 0,
-                                                               R.SyncResponse(path)),
-                   completes=True)
+        tag = self.tree.last_zxid
+        self._complete(conn, xid, tag, conn.codec.reply(xid, tag, 0, R.SyncResponse(path)))
 
     def _record_latency(self, conn, latency, count):
         """Processing time of a batch of ``count`` requests, counted once per request."""

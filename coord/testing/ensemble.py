@@ -254,6 +254,9 @@ class Ensemble:
             if leader is not None and leader.core.leader is not None:
                 return leader
             self.tick()
+            if not self.auto_deliver:
+                self.deliver()
+                self.pump()
         raise AssertionError("no leader elected")
 
     def cut(self, a, b):
