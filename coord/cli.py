@@ -1,6 +1,7 @@
 """The ``coord`` command.
 
     coord server [--config zoo.cfg] [--port N] [--data-dir DIR] ...   run a coord server
+    coord import-zookeeper | export-zookeeper | data dump ...          docs/migration.md
 """
 
 import argparse
@@ -8,6 +9,7 @@ import sys
 
 from coord import __version__
 from coord.config import ConfigError, load
+from coord.migration import cli as migration_cli
 
 
 def _server_parser(sub):
@@ -43,9 +45,12 @@ def main(argv=None):
     parser.add_argument("--version", action="version", version="coord " + __version__)
     sub = parser.add_subparsers(dest="command", required=True)
     _server_parser(sub)
+    migration_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "server":
         return run_server(args)
+    if args.command in migration_cli.COMMANDS:
+        return migration_cli.run(args)
     return 2
 
 
