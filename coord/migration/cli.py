@@ -1,6 +1,7 @@
 """Arguments of ``coord import-zookeeper``, ``coord export-zookeeper`` and ``coord data dump``."""
 
 import sys
+import time
 
 COMMANDS = ("import-zookeeper", "export-zookeeper", "data")
 
@@ -40,9 +41,11 @@ def run(args) -> int:
     def warn(message):
         print("coord: warning: " + message, file=sys.stderr)
 
+    started = time.monotonic()
+
     def progress(message):
         if not getattr(args, "quiet", False):
-            print("coord: " + message, file=sys.stderr)
+            print(f"coord: [{time.monotonic() - started:6.1f} s] {message}", file=sys.stderr)
 
     try:
         if args.command == "import-zookeeper":

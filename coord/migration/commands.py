@@ -54,7 +54,7 @@ def _quiet(message: str) -> None:
 
 
 def load_zookeeper_tree(zk_dir, zk_log_dir=None, *, warn: Say, progress: Say = _quiet):
-    """(coord DataTree, ZooKeeperState, digest check) for a stopped ZooKeeper data dir."""
+    """(coord DataTree, ZooKeeperState, digest check, the tree's digest) for a stopped ZooKeeper."""
     state = zkdir.load(zk_dir, zk_log_dir, warn=warn, progress=progress)
     if state.snapshot is not None:
         tree = convert.tree_from_snapshot(state.snapshot)
@@ -76,6 +76,7 @@ def load_zookeeper_tree(zk_dir, zk_log_dir=None, *, warn: Say, progress: Say = _
     if total:
         progress(f"replayed {total} log records, up to zxid {state.last_zxid:#x}")
     digest_check = "no ZooKeeper digest to check against"
+    actual = None
     if expected_digest is not None:
         zxid, expected = expected_digest
         actual = convert.digest_of(tree)
@@ -88,7 +89,9 @@ def load_zookeeper_tree(zk_dir, zk_log_dir=None, *, warn: Say, progress: Say = _
     if dead:
         progress(f"deleted the ephemerals of {len(dead)} sessions that no longer exist "
                  f"(as ZooKeeper does at start-up)")
-    return tree, state, digest_check
+    if dead or actual is None:
+        actual = convert.digest_of(tree)
+    return tree, state, digest_check, actual
 
 
 def load_coord_tree(data_dir, data_log_dir=None, *, warn: Say):
@@ -121,8 +124,8 @@ def import_zookeeper(zk_dir, data_dir, zk_log_dir=None, *, warn: Say, progress: 
     if os.path.exists(target) and (not os.path.isdir(target) or os.listdir(target)):
         raise MigrationError(f"refusing to import into {target}: it exists and is not empty "
                              f"(import writes a new data dir; move the old one away first)")
-    tree, state, digest_check = load_zookeeper_tree(zk_dir, zk_log_dir, warn=warn, progress=progress)
-    expected_digest = convert.digest_of(tree)
+    tree, state, digest_check, expected_digest = load_zookeeper_tree(
+        zk_dir, zk_log_dir, warn=warn, progress=progress)
 
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
@@ -310,7 +313,7 @@ def dump(path, log_dir=None, *, show_log=False, as_json=False, with_data=False, 
                 if scan.torn:
                     warn(f"{log_path}: torn last record at byte offset {scan.end_offset}: {scan.torn}")
             return
-        tree, state, digest_check = load_zookeeper_tree(path, log_dir, warn=warn)
+        tree, state, digest_check, _digest = load_zookeeper_tree(path, log_dir, warn=warn)
         warn(f"ZooKeeper data dir {zkdir.version_dir(path)}: snapshot "
              f"{state.snapshot_path or '(none)'}, {len(state.records)} log records replayed; "
              f"tree {digest_check}")

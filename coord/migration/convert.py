@@ -118,7 +118,14 @@ def snapshot_nodes(tree: DataTree):
 
 def digest_of(tree: DataTree) -> int:
     """ZooKeeper's tree digest of ``tree`` (what its snapshots and log records carry)."""
-    return Z.tree_digest(snapshot_nodes(tree))
+    node_digest = Z.node_digest
+    stat = Z.StatPersisted
+    total = 0
+    for path, node in tree.nodes.items():     # a sum: the order does not matter
+        total += node_digest(path, node.data, stat(
+            node.czxid, node.mzxid, node.ctime, node.mtime, node.version, node.cversion,
+            node.aversion, node.ephemeral_owner, node.pzxid))
+    return Z.signed_long(total)
 
 
 def zookeeper_snapshot(tree: DataTree) -> tuple:
