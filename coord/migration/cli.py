@@ -13,6 +13,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--from-log-dir", dest="zk_log_dir",
                    help="ZooKeeper's dataLogDir, when the logs are not under --from")
     p.add_argument("--data-dir", required=True, help="the coord data dir to create (must not exist or be empty)")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip reading the result back before committing it (about a server start's time)")
     p.add_argument("--quiet", action="store_true", help="print only warnings and errors")
 
     p = sub.add_parser("export-zookeeper", help="write a ZooKeeper data dir from a stopped coord's")
@@ -50,7 +52,7 @@ def run(args) -> int:
     try:
         if args.command == "import-zookeeper":
             print(commands.import_zookeeper(args.zk_dir, args.data_dir, args.zk_log_dir,
-                                            warn=warn, progress=progress))
+                                            warn=warn, progress=progress, verify=args.verify))
         elif args.command == "export-zookeeper":
             compression = "" if args.compression == "none" else args.compression
             print(commands.export_zookeeper(args.data_dir, args.zk_dir, args.data_log_dir,

@@ -6,9 +6,9 @@ Theory of operation
 ``DataTree`` (``convert``), and writes a coord data dir only through coord's own storage API:
 ``DataDir.open`` (which sets the epoch as a server start does) and a snapshot written with the
 tree's own ``snapshot()`` through ``SnapshotWriter``. Everything goes to a temporary directory
-beside the target, which is then reopened with ``DataDir.open`` + ``recover_tree`` and compared
-with the tree it came from (ZooKeeper's tree digest, the sessions and the last zxid); only then is
-it renamed into place. So a failure at any step leaves no target directory behind, never a
+beside the target, which is then (unless ``--no-verify``) reopened with ``DataDir.open`` +
+``recover_tree`` and compared with the tree it came from (ZooKeeper's tree digest, the sessions and
+the last zxid); only then is it renamed into place. So a failure at any step leaves no target directory behind, never a
 half-written one. Import also checks its result against ZooKeeper's own digest when the last log
 record (or a non-fuzzy snapshot) carries one.
 
@@ -54,7 +54,7 @@ def _quiet(message: str) -> None:
 
 
 def load_zookeeper_tree(zk_dir, zk_log_dir=None, *, warn: Say, progress: Say = _quiet):
-    """(coord DataTree, ZooKeeperState, digest check, the tree's digest) for a stopped ZooKeeper."""
+    """(coord DataTree, ZooKeeperState, digest check, the tree's digest or None if not computed)."""
     state = zkdir.load(zk_dir, zk_log_dir, warn=warn, progress=progress)
     if state.snapshot is not None:
         tree = convert.tree_from_snapshot(state.snapshot)
@@ -62,12 +62,15 @@ def load_zookeeper_tree(zk_dir, zk_log_dir=None, *, warn: Say, progress: Say = _
                  f"sessions from {state.snapshot_path}")
     else:
         tree = DataTree()
+    # ZooKeeper's own digest of the final tree, when it wrote one we know how to compute.
     expected_digest = None
-    if state.records and state.records[-1].digest is not None:
-        expected_digest = (state.records[-1].header.zxid, state.records[-1].digest[1])
-    elif not state.records and state.snapshot is not None and state.snapshot.digest is not None \
-            and state.snapshot.digest.zxid == state.snapshot.zxid:
-        expected_digest = (state.snapshot.zxid, state.snapshot.digest.digest)
+    last_digest = state.records[-1].digest if state.records else None
+    snapshot_digest = state.snapshot.digest if state.snapshot is not None else None
+    if last_digest is not None and last_digest[0] == Z.DIGEST_VERSION:
+        expected_digest = (state.records[-1].header.zxid, last_digest[1])
+    elif not state.records and snapshot_digest is not None and \
+            snapshot_digest.zxid == state.snapshot.zxid and snapshot_digest.version == Z.DIGEST_VERSION:
+        expected_digest = (state.snapshot.zxid, snapshot_digest.digest)
     total = len(state.records)
     for done, record in enumerate(state.records, 1):
         convert.apply_record(tree, record)
@@ -89,9 +92,7 @@ def load_zookeeper_tree(zk_dir, zk_log_dir=None, *, warn: Say, progress: Say = _
     if dead:
         progress(f"deleted the ephemerals of {len(dead)} sessions that no longer exist "
                  f"(as ZooKeeper does at start-up)")
-    if dead or actual is None:
-        actual = convert.digest_of(tree)
-    return tree, state, digest_check, actual
+    return tree, state, digest_check, None if dead else actual
 
 
 def load_coord_tree(data_dir, data_log_dir=None, *, warn: Say):
@@ -114,9 +115,13 @@ def is_coord_dir(path) -> bool:
 # -- import ---------------------------------------------------------------------------------------
 
 
-def import_zookeeper(zk_dir, data_dir, zk_log_dir=None, *, warn: Say, progress: Say = _quiet) -> str:
-    """Write a coord data dir at ``data_dir`` holding what ZooKeeper would load; returns a summary."""
-    from coord.runtime.node import recover_tree
+def import_zookeeper(zk_dir, data_dir, zk_log_dir=None, *, warn: Say, progress: Say = _quiet,
+                     verify: bool = True) -> str:
+    """Write a coord data dir at ``data_dir`` holding what ZooKeeper would load; returns a summary.
+
+    ``verify`` reads the written data dir back as a server start would and compares it with the
+    imported tree before committing it; that costs about as much as a coord server start.
+    """
     from coord.storage.datadir import DataDir
 
     started = time.monotonic()
@@ -137,19 +142,13 @@ def import_zookeeper(zk_dir, data_dir, zk_log_dir=None, *, warn: Say, progress: 
                 for chunk in chunks:
                     writer.write(chunk)
                 writer.commit()
-        progress("wrote the coord snapshot; reading it back to verify")
-        with DataDir.open(temporary, warn=warn) as data:
-            reread, _ = recover_tree(data)
-        problems = []
-        if convert.digest_of(reread) != expected_digest:
-            problems.append("the znodes differ")
-        if reread.sessions != tree.sessions:
-            problems.append("the sessions differ")
-        if reread.last_zxid != tree.last_zxid:
-            problems.append(f"the last zxid differs ({reread.last_zxid:#x} != {tree.last_zxid:#x})")
-        if problems:
-            raise MigrationError(f"the coord data dir written in {temporary} does not read back as "
-                                 f"imported: {', '.join(problems)}")
+        if verify:
+            progress("wrote the coord snapshot; reading it back to verify")
+            if expected_digest is None:
+                expected_digest = convert.digest_of(tree)
+            _verify_read_back(temporary, tree, expected_digest, warn)
+        else:
+            progress("wrote the coord snapshot")
         if os.path.isdir(target):
             os.rmdir(target)     # empty, checked above
         os.rename(temporary, target)
@@ -158,10 +157,28 @@ def import_zookeeper(zk_dir, data_dir, zk_log_dir=None, *, warn: Say, progress: 
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     seconds = time.monotonic() - started
+    verified = "; read back and verified" if verify else ""
     return (f"imported {tree.node_count} znodes and {len(tree.sessions)} sessions up to zxid "
             f"{tree.last_zxid:#x} ({len(state.records)} log records after "
             f"{state.snapshot_path or 'no snapshot'}) into {target} in {seconds:.1f} s; "
-            f"tree {digest_check}")
+            f"tree {digest_check}{verified}")
+
+
+def _verify_read_back(directory, tree, expected_digest, warn) -> None:
+    from coord.runtime.node import recover_tree
+    from coord.storage.datadir import DataDir
+    with DataDir.open(directory, warn=warn) as data:
+        reread, _ = recover_tree(data)
+    problems = []
+    if convert.digest_of(reread) != expected_digest:
+        problems.append("the znodes differ")
+    if reread.sessions != tree.sessions:
+        problems.append("the sessions differ")
+    if reread.last_zxid != tree.last_zxid:
+        problems.append(f"the last zxid differs ({reread.last_zxid:#x} != {tree.last_zxid:#x})")
+    if problems:
+        raise MigrationError(f"the coord data dir written in {directory} does not read back as "
+                             f"imported: {', '.join(problems)}")
 
 
 # -- export ---------------------------------------------------------------------------------------

@@ -182,4 +182,14 @@ def load(snap_dir: str, log_dir: str | None = None, *, warn: Warn, progress: War
             # files may follow; the continuity check above tells a loss from that.
             warn(f"skipping the torn last record of {path} at byte offset {scan.end_offset}: "
                  f"{scan.torn} (a write a crash interrupted; ZooKeeper skips it too)")
+    if snapshot is not None and not logs:
+        warn(f"{log_dir} holds no transaction log: if ZooKeeper's dataLogDir was set elsewhere, "
+             f"pass it as the log dir, or the changes made after {snapshot_path} are lost")
+    if snapshot is not None and snapshot.digest is not None and snapshot.digest.zxid > last_zxid:
+        # The snapshot is fuzzy up to its digest's zxid: without the records up to there, some of
+        # those transactions would be half in the tree.
+        raise TxnLogGapError(
+            last_zxid, snapshot.digest.zxid + 1,
+            f"{snapshot_path} was written while transactions up to {snapshot.digest.zxid:#x} were "
+            f"applied, and no log holds them")
     return ZooKeeperState(snapshot, snapshot_path, records, log_paths, last_zxid)

@@ -149,3 +149,18 @@ def test_dead_sessions_lose_their_ephemerals_as_on_a_zookeeper_restart():
     tree.apply(T.TxnHeader(7, 1, 1, 0), T.CreateTxn("/e", b"", Z.OPEN_ACL_UNSAFE, 7, 1))
     assert convert.drop_dead_sessions(tree) == [7]
     assert tree.get("/e") is None and tree.get("/").pzxid == 1
+
+
+def test_a_fuzzy_snapshot_without_its_log_records_is_a_gap(tmp_path):
+    version_dir = tmp_path / "version-2"
+    version_dir.mkdir()
+    nodes = small_snapshot_nodes()
+    (version_dir / "snapshot.5").write_bytes(Z.encode_snapshot([], nodes, Z.ZxidDigest(9, 2, 0)))
+    warnings = []
+    with pytest.raises(zkdir.TxnLogGapError) as error:
+        zkdir.load(str(tmp_path), warn=warnings.append)
+    assert "0x6..0x9" in str(error.value)
+    assert any("no transaction log" in w for w in warnings)
+    (version_dir / "log.6").write_bytes(_log(*(_create(z, f"/n{z}") for z in range(6, 10))))
+    state = zkdir.load(str(tmp_path), warn=warnings.append)
+    assert state.last_zxid == 9 and len(state.records) == 4
