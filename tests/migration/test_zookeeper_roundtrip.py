@@ -253,6 +253,13 @@ def test_torn_log_tail_is_skipped_and_reported(source, tmp_path):
     assert any("torn" in w and newest_log in w for w in warnings), warnings
     tree = commands.load_coord_tree(str(target), warn=lambda m: None)
     assert tree.last_zxid == scan.records[-2].header.zxid
+    # ZooKeeper itself, started on the same torn files, ends at the same zxid.
+    zk = ZooKeeperProcess(version_dir.parent.parent, config={"dataDir": version_dir.parent})
+    zk.start()
+    try:
+        assert f"Zxid: {tree.last_zxid:#x}" in four_letter_word(zk.host, zk.port, "srvr")
+    finally:
+        zk.stop()
 
 
 def test_corrupt_newest_snapshot_falls_back_to_an_older_one_plus_logs(source, tmp_path):
