@@ -328,3 +328,26 @@ def test_dump_prints_the_log_records_in_order(source, capsys):
     assert zxids == sorted(zxids) and zxids[0] == 1
     assert {"create", "multi", "set_data", "delete", "create_session", "close_session", "error",
             "create_container", "create_ttl", "set_acl"} <= {r["type"] for r in records}
+
+
+def test_a_fuzzy_snapshot_replays_to_the_same_tree(source, tmp_path):
+    """A snapshot that already holds changes after its zxid, as ZooKeeper's fuzzy snapshots do.
+
+    The newest snapshot is renamed to an older snapshot's zxid: every record in between is then
+    replayed over a tree that already reflects it (creates of existing nodes, deletes of missing
+    ones, parents' cversion/pzxid already ahead).
+    """
+    version_dir = copy_of(source, tmp_path)
+    clean = tmp_path / "clean"
+    commands.import_zookeeper(str(version_dir), str(clean), warn=lambda m: None, verify=False)
+    snapshots = zkdir.list_snapshots(str(version_dir))
+    newest = Path(snapshots[0][1]).read_bytes()
+    older_zxid = snapshots[len(snapshots) // 2][0]
+    assert snapshots[0][0] - older_zxid > 20
+    for _zxid, path, _compression in snapshots:
+        Path(path).unlink()
+    (version_dir / f"snapshot.{older_zxid:x}").write_bytes(newest)
+    fuzzy = tmp_path / "fuzzy"
+    summary = commands.import_zookeeper(str(version_dir), str(fuzzy), warn=lambda m: None)
+    assert "matches ZooKeeper's digest" in summary
+    assert tree_dump(fuzzy) == tree_dump(clean)
