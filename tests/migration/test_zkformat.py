@@ -164,3 +164,10 @@ def test_a_fuzzy_snapshot_without_its_log_records_is_a_gap(tmp_path):
     (version_dir / "log.6").write_bytes(_log(*(_create(z, f"/n{z}") for z in range(6, 10))))
     state = zkdir.load(str(tmp_path), warn=warnings.append)
     assert state.last_zxid == 9 and len(state.records) == 4
+
+
+def test_without_cramjam_snappy_is_a_named_error(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "cramjam", None)    # import cramjam -> ImportError
+    with pytest.raises(Z.SnappyUnavailableError, match="cramjam"):
+        Z.decompress(b"\x82SNAPPY\x00" + bytes(8), "snappy", "snapshot.1.snappy")
+    assert Z.decompress(Z.compress(b"still fine", "gz"), "gz", "snapshot.1.gz") == b"still fine"
