@@ -13,8 +13,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--from-log-dir", dest="zk_log_dir",
                    help="ZooKeeper's dataLogDir, when the logs are not under --from")
     p.add_argument("--data-dir", required=True, help="the coord data dir to create (must not exist or be empty)")
-    p.add_argument("--no-verify", dest="verify", action="store_false",
-                   help="skip reading the result back before committing it (about a server start's time)")
+    p.add_argument("--verify", action="store_true",
+                   help="read the result back as a server start would, and compare, before committing "
+                        "it (costs about a coord server start)")
     p.add_argument("--quiet", action="store_true", help="print only warnings and errors")
 
     p = sub.add_parser("export-zookeeper", help="write a ZooKeeper data dir from a stopped coord's")

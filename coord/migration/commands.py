@@ -6,7 +6,7 @@ Theory of operation
 ``DataTree`` (``convert``), and writes a coord data dir only through coord's own storage API:
 ``DataDir.open`` (which sets the epoch as a server start does) and a snapshot written with the
 tree's own ``snapshot()`` through ``SnapshotWriter``. Everything goes to a temporary directory
-beside the target, which is then (unless ``--no-verify``) reopened with ``DataDir.open`` +
+beside the target, which (with ``--verify``) is then reopened with ``DataDir.open`` +
 ``recover_tree`` and compared with the tree it came from (ZooKeeper's tree digest, the sessions and
 the last zxid); only then is it renamed into place. So a failure at any step leaves no target directory behind, never a
 half-written one. Import also checks its result against ZooKeeper's own digest when the last log
@@ -116,7 +116,7 @@ def is_coord_dir(path) -> bool:
 
 
 def import_zookeeper(zk_dir, data_dir, zk_log_dir=None, *, warn: Say, progress: Say = _quiet,
-                     verify: bool = True) -> str:
+                     verify: bool = False) -> str:
     """Write a coord data dir at ``data_dir`` holding what ZooKeeper would load; returns a summary.
 
     ``verify`` reads the written data dir back as a server start would and compares it with the

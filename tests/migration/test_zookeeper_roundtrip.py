@@ -171,10 +171,10 @@ def copy_of(source: Source, tmp_path: Path) -> Path:
 
 def test_zookeeper_to_coord_and_back(source, tmp_path, capsys):
     coord = CoordProcess(tmp_path / "coord", port=source.port)
-    assert cli.main(["import-zookeeper", "--from", str(source.zk_dir),
+    assert cli.main(["import-zookeeper", "--verify", "--from", str(source.zk_dir),
                      "--data-dir", str(coord.data_dir)]) == 0
     summary = capsys.readouterr().out
-    assert "matches ZooKeeper's digest" in summary, summary
+    assert "matches ZooKeeper's digest" in summary and "read back and verified" in summary, summary
 
     coord.start()
     try:
@@ -274,8 +274,7 @@ def test_corrupt_newest_snapshot_falls_back_to_an_older_one_plus_logs(source, tm
         f.write(bytes([byte[0] ^ 0x01]))
     warnings = []
     fallback = tmp_path / "fallback"
-    summary = commands.import_zookeeper(str(version_dir), str(fallback), warn=warnings.append,
-                                        verify=False)
+    summary = commands.import_zookeeper(str(version_dir), str(fallback), warn=warnings.append)
     assert any(newest in w and "Adler32" in w for w in warnings), warnings
     assert newest not in summary
     assert tree_dump(fallback) == tree_dump(clean)
@@ -339,7 +338,7 @@ def test_a_fuzzy_snapshot_replays_to_the_same_tree(source, tmp_path):
     """
     version_dir = copy_of(source, tmp_path)
     clean = tmp_path / "clean"
-    commands.import_zookeeper(str(version_dir), str(clean), warn=lambda m: None, verify=False)
+    commands.import_zookeeper(str(version_dir), str(clean), warn=lambda m: None)
     snapshots = zkdir.list_snapshots(str(version_dir))
     newest = Path(snapshots[0][1]).read_bytes()
     older_zxid = snapshots[len(snapshots) // 2][0]
@@ -348,6 +347,6 @@ def test_a_fuzzy_snapshot_replays_to_the_same_tree(source, tmp_path):
         Path(path).unlink()
     (version_dir / f"snapshot.{older_zxid:x}").write_bytes(newest)
     fuzzy = tmp_path / "fuzzy"
-    summary = commands.import_zookeeper(str(version_dir), str(fuzzy), warn=lambda m: None)
-    assert "matches ZooKeeper's digest" in summary
+    summary = commands.import_zookeeper(str(version_dir), str(fuzzy), warn=lambda m: None, verify=True)
+    assert "matches ZooKeeper's digest" in summary and "read back and verified" in summary
     assert tree_dump(fuzzy) == tree_dump(clean)
