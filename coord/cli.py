@@ -2,6 +2,7 @@
 
     coord server [--config zoo.cfg] [--port N] [--data-dir DIR] ...   run a coord server
     coord ensemble [--size 3] [--dir coord-ensemble] [--port 2181]    a local ensemble
+    coord import-zookeeper | export-zookeeper | data dump ...          docs/migration.md
 """
 
 import argparse
@@ -9,6 +10,7 @@ import sys
 
 from coord import __version__
 from coord.config import ConfigError, load
+from coord.migration import cli as migration_cli
 
 
 def _server_parser(sub):
@@ -54,12 +56,15 @@ def main(argv=None):
     e.add_argument("--peer-port", type=int, default=2888,
                    help="peer port of member 1; member N uses peer-port + N - 1 (default 2888)")
     e.add_argument("--host", default="127.0.0.1", help="address every member binds (default 127.0.0.1)")
+    migration_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "server":
         return run_server(args)
     if args.command == "ensemble":
         from coord.local_ensemble import run
         return run(args.dir, args.size, args.port, args.peer_port, args.host)
+    if args.command in migration_cli.COMMANDS:
+        return migration_cli.run(args)
     return 2
 
 

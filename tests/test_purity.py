@@ -19,6 +19,7 @@ PURE_FILES = sorted(
     + list((COORD_DIR / "consensus").glob("*.py"))
     + [COORD_DIR / name for name in ("sessions.py", "server.py", "four_letter_words.py")]
     + [COORD_DIR / "storage" / "format.py"]
+    + [COORD_DIR / "migration" / name for name in ("zkformat.py", "convert.py")]
 )
 
 

@@ -261,6 +261,58 @@ class DataTree:
         elif owner < 0:
             self.ttl_nodes.discard(path)
 
+    # -- import (coord.migration) ----------------------------------------------------------------
+
+    @classmethod
+    def restore(cls, last_zxid, sessions, nodes):
+        """A tree exactly as another store held it, every stat field included (for importers).
+
+        ``sessions``: {session_id: (timeout_ms, passwd)}. ``nodes``: iterable of ``(path, data,
+        acl, czxid, mzxid, ctime, mtime, version, cversion, aversion, ephemeral_owner, pzxid)``
+        with ``cversion`` in the stored form (children ever created) and every parent before its
+        children, the root ("/") first. Nothing is filled in: a tree that lacks ZooKeeper's
+        built-in nodes stays without them. Raises ValueError on a missing root or parent, or a
+        path given twice.
+        """
+        tree = cls.__new__(cls)
+        tree.nodes = {}
+        tree.sessions = dict(sessions)
+        tree.ephemerals = {}
+        tree.containers = set()
+        tree.ttl_nodes = set()
+        tree.last_zxid = last_zxid
+        all_nodes = tree.nodes
+        for (path, data, acl, czxid, mzxid, ctime, mtime, version, cversion, aversion,
+             ephemeral_owner, pzxid) in nodes:
+            if path in all_nodes:
+                raise ValueError("node %s is given twice" % path)
+            node = Node.__new__(Node)
+            node.data = data
+            node.acl = tuple(acl)
+            node.czxid = czxid
+            node.mzxid = mzxid
+            node.ctime = ctime
+            node.mtime = mtime
+            node.version = version
+            node.cversion = cversion
+            node.aversion = aversion
+            node.ephemeral_owner = ephemeral_owner
+            node.pzxid = pzxid
+            node.children = set()
+            if path != "/":
+                parent_path, name = split_path(path)
+                parent = all_nodes.get(parent_path)
+                if parent is None:
+                    raise ValueError("node %s comes before its parent %s" % (path, parent_path))
+                parent.children.add(name)
+            elif all_nodes:
+                raise ValueError("the root must come first")
+            all_nodes[path] = node
+            tree._index(path, node)
+        if "/" not in all_nodes:
+            raise ValueError("no root node")
+        return tree
+
     # -- snapshots -------------------------------------------------------------------------------
 
     SNAPSHOT_MAGIC = b"CORDTREE"
