@@ -214,6 +214,7 @@ class CoordNode:
         """Stop listening, let the last batch reach disk, close connections and the data dir."""
         if self._stopping:
             return
+        await self._hand_over_leadership()
         self._stopping = True
         if self._ticker is not None and self._ticker.running:
             self._ticker.stop()
@@ -235,6 +236,24 @@ class CoordNode:
             transport.loseConnection()
         self.data_dir.close()
         self.log.info("coord stopped")
+
+    async def _hand_over_leadership(self):
+        """A leader that is asked to stop hands over first (planned restarts cost no timeout)."""
+        core = self.core
+        if core is None or core.mode != "leader":
+            return
+        raft = core.raft
+        voters = [p for p in raft.progress if p in raft.voters and self.peers.connected(p)]
+        if not voters:
+            return
+        target = max(voters, key=lambda p: raft.progress[p].match)
+        if not raft.transfer_leadership(target):
+            return
+        self.log.info("stopping: handing leadership to member {m}", m=target)
+        self._drain()
+        deadline = time.monotonic() + self.config.election_timeout_ms / 1000.0
+        while core.mode == "leader" and time.monotonic() < deadline:
+            await task.deferLater(self.reactor, 0.01, lambda: None)
 
     # -- connections ----------------------------------------------------------------------------
 

@@ -205,3 +205,19 @@ def test_a_wiped_member_catches_up_by_snapshot(tmp_path):
         finally:
             check.stop()
             check.close()
+
+
+def test_a_stopping_leader_hands_over_without_an_election_timeout(ensemble):
+    leader = ensemble.leader()
+    ensemble.member(leader).stop()           # SIGTERM: a planned restart
+    log = ensemble.member(leader).log_tail(100000)
+    assert "handing leadership to member" in log
+    new = ensemble.leader(timeout_s=5)
+    assert new is not None and new != leader
+    ensemble.member(leader).start()
+    writer = Writer(ensemble.hosts).start()
+    try:
+        writer.acked_after(10)
+    finally:
+        writer.stop()
+    check_nothing_lost(ensemble, writer.acked)
