@@ -34,6 +34,8 @@ def _server_parser(sub):
                    help="per client address, 0 = unlimited (maxClientCnxns; default 60)")
     p.add_argument("--max-frame-bytes", type=int,
                    help="largest request frame accepted (jute.maxbuffer; default 1048575)")
+    p.add_argument("--linearizable-reads", action="store_true", default=None,
+                   help="every read waits for a quorum-confirmed read index (coord.linearizableReads)")
     p.add_argument("--super-digest", help="'super:<base64 sha1>' granting a super user")
     p.add_argument("--no-extended-types", dest="extended_types", action="store_false", default=None,
                    help="refuse TTL nodes (Unimplemented), like ZooKeeper without extendedTypesEnabled")

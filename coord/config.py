@@ -44,7 +44,7 @@ class Config:
     heartbeat_ms: int = 50                         # coord.heartbeatMs: leader heartbeats and the tick
     init_limit: int = 10                           # initLimit (reported by conf; see docs/operations.md)
     sync_limit: int = 5                            # syncLimit (reported by conf)
-    peer_connect_timeout_ms: int = 2000
+    linearizable_reads: bool = False               # coord.linearizableReads: reads behind a read index
     warnings: list = dataclasses.field(default_factory=list)
 
     @property
@@ -159,6 +159,13 @@ def _int(value):
     return int(value.strip())
 
 
+def _bool(value):
+    text = value.strip().lower()
+    if text not in ("true", "false"):
+        raise ValueError(value)
+    return text == "true"
+
+
 def _words(value):
     return tuple(w.strip() for w in value.split(",") if w.strip())
 
@@ -179,6 +186,7 @@ _HONOURED = {
     "syncLimit": ("sync_limit", _int),
     "coord.electionTimeoutMs": ("election_timeout_ms", _int),
     "coord.heartbeatMs": ("heartbeat_ms", _int),
+    "coord.linearizableReads": ("linearizable_reads", _bool),
 }
 
 

@@ -73,6 +73,18 @@ _WRITE_OPS = frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, 
                         OpCode.DELETE, OpCode.SET_DATA, OpCode.SET_ACL, OpCode.MULTI,
                         OpCode.DELETE_CONTAINER})
 _FORWARDED_OPS = _WRITE_OPS | {OpCode.CLOSE_SESSION}
+# Reads of the tree, which coord.linearizableReads puts behind a read-index barrier.
+_TREE_READS = frozenset({OpCode.GET_DATA, OpCode.EXISTS, OpCode.GET_CHILDREN, OpCode.GET_CHILDREN2,
+                         OpCode.GET_ACL, OpCode.MULTI_READ, OpCode.GET_ALL_CHILDREN_NUMBER,
+                         OpCode.GET_EPHEMERALS})
+
+
+class _Confirmed:
+    """A read whose read-index barrier has passed (coord.linearizableReads)."""
+    __slots__ = ("request",)
+
+    def __init__(self, request):
+        self.request = request
 
 # Short names for `cons` (ZooKeeper's Request.op2String abbreviations).
 _OP_ABBREV = {
@@ -662,7 +674,8 @@ class ServerCore:
         slots = conn.slots
         while slots and slots[0][1] is not None:
             _, data, tag, close = slots.popleft()
-            self._emit(conn, tag, data)
+            if data:
+                self._emit(conn, tag, data)
             if close:
                 self._close_after_output(conn)
                 return
@@ -852,6 +865,14 @@ class ServerCore:
         if opcode == OpCode.SYNC:
             self._sync(conn, xid, request.path)
             return
+        if type(request) is _Confirmed:
+            request = request.request
+        elif opcode in _TREE_READS and self.config.linearizable_reads and not self.standalone:
+            # Linearizable reads: a silent sync first (a quorum-confirmed read index, applied
+            # here), then the read itself, which waits behind it in the connection's queue.
+            self._sync(conn, xid, None)
+            conn.queue.appendleft((xid, opcode, _Confirmed(request)))
+            return
         try:
             self._dispatch(conn, xid, opcode, request)
         except P.OpError as e:
@@ -886,7 +907,8 @@ class ServerCore:
         if conn.closed:
             return
         tag = self.tree.last_zxid
-        self._complete(conn, xid, tag, conn.codec.reply(xid, tag, 0, R.SyncResponse(path)))
+        data = b"" if path is None else conn.codec.reply(xid, tag, 0, R.SyncResponse(path))
+        self._complete(conn, xid, tag, data)
 
     def _record_latency(self, conn, latency, count):
         """Processing time of a batch of ``count`` requests, counted once per request."""

@@ -86,3 +86,54 @@ def test_a_running_server_names_the_keys_it_ignores(tmp_path):
     log = server.log_tail(20000)
     assert "ignored: admin.enableServer, maxClientCnxns" not in log   # maxClientCnxns is honoured
     assert "electionAlg, peerType" in log
+
+
+ENSEMBLE_CFG = """\
+dataDir={data}
+clientPort=2181
+server.1=zk1:2888:3888
+server.2=zk2:2888:3888;2182
+server.3=zk3:2888:3888:observer
+coord.electionTimeoutMs=800
+coord.linearizableReads=true
+"""
+
+
+def test_an_ensemble_member_reads_server_lines_and_myid(tmp_path):
+    (tmp_path / "myid").write_text("2\n")
+    path = tmp_path / "zoo.cfg"
+    path.write_text(ENSEMBLE_CFG.format(data=tmp_path))
+    config = load(str(path))
+    assert config.server_id == 2 and config.voters == (1, 2) and config.learners == (3,)
+    assert config.members[2].client_port == 2182 and config.members[1].client_port is None
+    assert config.election_timeout_ms == 800 and config.linearizable_reads is True
+    assert config.dynamic_config_text().decode().split("\n") == [
+        "server.1=zk1:2888:3888:participant", "server.2=zk2:2888:3888:participant;0.0.0.0:2182",
+        "server.3=zk3:2888:3888:observer", "version=0"]
+
+
+@pytest.mark.parametrize("myid,message", [
+    (None, "myid does not exist"),
+    ("x", "should hold this member's id"),
+    ("7", "has no server.7 line"),
+])
+def test_a_member_without_a_usable_myid_is_refused(tmp_path, myid, message):
+    if myid is not None:
+        (tmp_path / "myid").write_text(myid)
+    path = tmp_path / "zoo.cfg"
+    path.write_text(ENSEMBLE_CFG.format(data=tmp_path))
+    with pytest.raises(ConfigError, match=message):
+        load(str(path))
+
+
+@pytest.mark.parametrize("line,message", [
+    ("server.1=zk1:2888", "expected host:peerPort:electionPort"),
+    ("server.1=zk1:x:3888", "ports must be numbers"),
+    ("server.1=zk1:2888:3888:voter", "unknown role"),
+    ("server.0=zk1:2888:3888", "server ids must be in 1..255"),
+    ("server.1=zk1:2888:70000", "is not a TCP port"),
+    ("coord.linearizableReads=maybe", "coord.linearizableReads"),
+])
+def test_bad_server_lines_are_named(tmp_path, line, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_zoo_cfg(line + "\n", Config())
