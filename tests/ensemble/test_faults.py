@@ -195,16 +195,16 @@ def test_a_wiped_member_catches_up_by_snapshot(tmp_path):
         finally:
             client.stop()
             client.close()
-        log = member.log_tail(200000)
-        assert "installed a snapshot" in log, log
         check = new_client(member.hosts)
         try:
-            check.sync("/snap")
+            check.sync("/snap")   # waits until the wiped member has caught up with the leader
             assert sorted(check.get_children("/snap")) == ["n%03d" % i for i in range(320)]
             assert check.get("/snap/n123")[0] == b"v123"
         finally:
             check.stop()
             check.close()
+        log = member.log_tail(200000)
+        assert "installed a snapshot" in log, log
 
 
 def test_a_stopping_leader_hands_over_without_an_election_timeout(ensemble):

@@ -90,10 +90,14 @@ def test_unknown_opcode_is_unimplemented_then_closed(server, make_client):
     still_serving(make_client)
 
 
-def test_check_outside_multi(fresh_server):
+def test_check_outside_multi(server_kind, request):
     """coord answers Unimplemented and closes, as ZooKeeper 3.9's code does. ZooKeeper 3.8.0 throws
     a NullPointerException, never answers, keeps the connection, and logs a transaction its own
     restart cannot read ("Unsupported Txn with type=%d13"), hence a server of its own here."""
+    if server_kind.startswith("zookeeper-"):
+        pytest.skip("ZooKeeper 3.8.0 answers a lone check with a NullPointerException and a "
+                    "transaction it cannot read back: not a behaviour to compare an ensemble with")
+    fresh_server = request.getfixturevalue("fresh_server")
     sock = open_socket(fresh_server)
     codec = handshake(sock)
     body = bytearray()
