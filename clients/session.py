@@ -294,9 +294,7 @@ class ClientSession:
             self._reconnect_at = None
             self._connect_next(now)
             return
-        if self._conn is None:
-            return
-        if not self._handshaken:
+        if not self._handshaken:  # a TCP connect or a handshake in progress
             if self._connect_deadline is not None and now >= self._connect_deadline:
                 self._drop_connection(now)
             return
