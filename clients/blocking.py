@@ -107,8 +107,8 @@ class Client:
     def chroot(self) -> str:
         return self._session.chroot
 
-    def start(self, timeout: float = 15.0) -> None:
-        """Connect and wait (at most ``timeout`` s) for a session; raises ClientTimeoutError."""
+    def start_async(self) -> None:
+        """Start connecting and return at once (kazoo's name); calls wait for the session."""
         if self._io_thread is not None:
             raise RuntimeError("Client.start() called twice")
         self._io_thread = threading.Thread(target=self._io_loop, name="coord-client-io",
@@ -120,6 +120,10 @@ class Client:
             self._session.start(time.monotonic())
         self._io_thread.start()
         self._wake()
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Connect and wait (at most ``timeout`` s) for a session; raises ClientTimeoutError."""
+        self.start_async()
         deadline = time.monotonic() + timeout
         with self._state_changed:
             while not self._session.connected:
