@@ -24,8 +24,9 @@ highest zxid seen so far (``lastZxidSeen``: a server that has seen less refuses 
 so the client never travels back in time).  Only once the ConnectResponse arrives are the queued
 requests sent, preceded by the watch re-registration (SetWatches, or SetWatches2 when persistent
 watches exist, as the Java client does; split in frames of at most 128 KiB) and the auth replay.
-After a failed attempt the next host is tried after a random delay that doubles per consecutive
-failure up to ``max_reconnect_delay_s`` (so a fleet does not reconnect in lock-step).
+After a connection drops, the next host is tried after a random pause below
+``max_reconnect_delay_s`` (as the Java client does); after a failed attempt the ceiling of that
+pause starts at 0.1 s and doubles per consecutive failure up to ``max_reconnect_delay_s``.
 
 Liveness.  With negotiated session timeout T, a PING goes out when nothing has been sent for T/3,
 and the connection is declared dead when nothing has been received for 2T/3 (the Java client's
@@ -444,8 +445,11 @@ class ClientSession:
             self._set_state(State.SUSPENDED)
         self._conn_id += 1  # late events from the old socket are ignored from here on
         if was_handshaken:
+            # Java's rule: a random pause below the ceiling before the next server, so a fleet
+            # that lost one server does not stampede the next, and a client whose session was
+            # taken over elsewhere does not snatch it straight back.
             self._failed_attempts = 0
-            self._reconnect_at = now  # straight to the next server
+            self._reconnect_at = now + self.max_reconnect_delay_s * self._rng.random()
         else:
             self._failed_attempts += 1
             ceiling_s = min(self.max_reconnect_delay_s, 0.05 * 2 ** min(self._failed_attempts, 16))

@@ -9,7 +9,7 @@ import pytest
 from clients import errors
 from clients.blocking import Client, State
 from clients.ops import ZnodeStat, make_digest_acl
-from tests.clients.waiting import wait_until
+from tests.clients.helpers import wait_until
 
 
 def test_create_get_set_exists_delete_have_kazoo_shapes(cc, prefix, client):

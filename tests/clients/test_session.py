@@ -349,3 +349,16 @@ def test_requests_queued_while_disconnected_can_be_cancelled():
     assert session.cancel(queued) is True
     _, _, _, events, _ = connect(session, 0.1)
     assert events == []
+
+
+def test_after_a_drop_the_next_server_is_tried_after_a_random_pause_below_the_ceiling():
+    pauses = set()
+    for seed in range(5):
+        session = new_session(seed=seed, max_reconnect_delay_s=1.0)
+        server, *_ = connect(session, 0.0)
+        session.connection_lost(1.0, server.conn_id)
+        session.pop_outputs()
+        pause = session.next_deadline() - 1.0
+        assert 0 <= pause < 1.0
+        pauses.add(pause)
+    assert len(pauses) == 5
