@@ -1,0 +1,182 @@
+"""Lock, ReadLock/WriteLock and Election on the blocking client, against ZooKeeper and coord,
+mixed with kazoo's own recipes on the same paths, and with contenders in separate processes."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from clients import errors
+from tests.clients.helpers import wait_until
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_lock_excludes_times_out_and_hands_over(make_coord_client, prefix):
+    a, b = make_coord_client(), make_coord_client()
+    lock_a, lock_b = a.Lock(f"{prefix}/lock", "a"), b.Lock(f"{prefix}/lock", "b")
+    assert lock_a.acquire() is True and lock_a.is_acquired
+    assert lock_b.acquire(blocking=False) is False
+    with pytest.raises(errors.LockTimeout):
+        lock_b.acquire(timeout=0.3)
+    assert a.get_children(f"{prefix}/lock") == [lock_a.node]  # the losers cleaned up
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(lock_b.acquire(timeout=20)))
+    waiter.start()
+    wait_until(lambda: len(a.get_children(f"{prefix}/lock")) == 2)
+    assert lock_a.contenders() == ["a", "b"]
+    assert got == []
+    assert lock_a.release() is True
+    waiter.join(20)
+    assert got == [True] and lock_b.is_acquired
+    lock_b.release()
+    assert a.get_children(f"{prefix}/lock") == []
+
+
+def test_lock_is_a_context_manager_and_can_be_cancelled(make_coord_client, prefix):
+    a, b = make_coord_client(), make_coord_client()
+    with a.Lock(f"{prefix}/lock", "a") as held:
+        assert held.is_acquired
+        lock_b = b.Lock(f"{prefix}/lock", "b")
+        outcome = []
+
+        def wait():
+            try:
+                lock_b.acquire()
+            except errors.CancelledError as exc:
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        wait_until(lambda: len(a.get_children(f"{prefix}/lock")) == 2)
+        lock_b.cancel()
+        waiter.join(20)
+        assert len(outcome) == 1
+    assert a.get_children(f"{prefix}/lock") == []
+
+
+def test_coord_and_kazoo_locks_exclude_each_other(make_coord_client, make_client, prefix):
+    ours = make_coord_client().Lock(f"{prefix}/mixed", "coord")
+    theirs = make_client().Lock(f"{prefix}/mixed", "kazoo")
+    assert ours.acquire()
+    assert theirs.acquire(blocking=False) is False
+    kazoo_got = []
+    waiter = threading.Thread(target=lambda: kazoo_got.append(theirs.acquire(timeout=20)))
+    waiter.start()
+    wait_until(lambda: theirs.contenders() == ["coord", "kazoo"])
+    assert ours.contenders() == ["coord", "kazoo"]
+    ours.release()
+    waiter.join(20)
+    assert kazoo_got == [True]
+    assert ours.acquire(blocking=False) is False  # now kazoo holds it
+    theirs.release()
+    assert ours.acquire(timeout=5) is True
+    ours.release()
+
+
+def test_read_write_locks_follow_kazoos_protocol(make_coord_client, make_client, prefix):
+    c, k = make_coord_client(), make_client()
+    path = f"{prefix}/rw"
+    our_read = c.ReadLock(path, "coord-reader")
+    their_read = k.ReadLock(path, "kazoo-reader")
+    assert our_read.acquire() and their_read.acquire(timeout=5)  # readers share
+    our_write = c.WriteLock(path, "coord-writer")
+    assert our_write.acquire(blocking=False) is False  # but exclude writers
+    their_read.release()
+    our_read.release()
+    assert our_write.acquire(timeout=5)
+    assert k.WriteLock(path, "kazoo-writer").acquire(blocking=False) is False
+    assert k.ReadLock(path, "kazoo-reader2").acquire(blocking=False) is False
+    our_write.release()
+
+
+def test_election_runs_the_leader_and_sees_kazoo_contenders(make_coord_client, make_client,
+                                                            prefix):
+    c, k = make_coord_client(), make_client()
+    path = f"{prefix}/election"
+    ours = c.Election(path, "coord-1")
+    theirs = k.Election(path, "kazoo-1")
+    leader_running, release_leader = threading.Event(), threading.Event()
+    kazoo_led = []
+
+    def lead():
+        leader_running.set()
+        release_leader.wait(20)
+        return "done"
+
+    results = []
+    runner = threading.Thread(target=lambda: results.append(ours.run(lead)))
+    runner.start()
+    assert leader_running.wait(20)
+    kazoo_runner = threading.Thread(target=lambda: theirs.run(kazoo_led.append, "kazoo led"))
+    kazoo_runner.start()
+    wait_until(lambda: ours.contenders() == ["coord-1", "kazoo-1"])
+    assert theirs.contenders() == ["coord-1", "kazoo-1"]
+    assert kazoo_led == []  # only one leader at a time
+    release_leader.set()  # our leader returns: it resigns, kazoo's contender is elected
+    runner.join(20)
+    kazoo_runner.join(20)
+    assert results == ["done"] and kazoo_led == ["kazoo led"]
+    wait_until(lambda: ours.contenders() == [])
+
+
+def _worker(server, *args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.clients.lock_worker", "--hosts", server.hosts, *args],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+
+
+def _contention(server, client, prefix, processes: int, iterations: int, timeout_s: float):
+    counter = f"{prefix}/counter"
+    client.create(counter, b"0")
+    workers = [
+        _worker(server, "--lock", f"{prefix}/lock", "--counter", counter,
+                "--iterations", str(iterations), "--library", "kazoo" if n % 3 == 2 else "coord")
+        for n in range(processes)
+    ]
+    try:
+        for worker in workers:
+            out, err = worker.communicate(timeout=timeout_s)
+            assert worker.returncode == 0 and "DONE" in out, err[-3000:]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(10)
+    # Unversioned read-modify-write under the lock: any overlap would lose an increment.
+    assert int(client.get(counter)[0]) == processes * iterations
+
+
+def test_lock_contention_between_processes(server, client, prefix):
+    """Several processes (every third a kazoo Lock) increment one counter under one lock."""
+    _contention(server, client, prefix, processes=4, iterations=15, timeout_s=90)
+
+
+@pytest.mark.slow
+def test_lock_contention_ten_processes_hundred_rounds(server, client, prefix):
+    _contention(server, client, prefix, processes=10, iterations=100, timeout_s=600)
+
+
+def test_killed_holder_session_expires_and_the_next_waiter_proceeds(server, make_coord_client,
+                                                                    prefix):
+    holder = _worker(server, "--lock", f"{prefix}/lock", "--session-timeout", "4", "--hold")
+    try:
+        assert holder.stdout.readline().strip() == "HELD"
+        waiter = make_coord_client().Lock(f"{prefix}/lock", "waiter")
+        assert waiter.acquire(blocking=False) is False
+        holder.kill()  # SIGKILL: no close, the session must expire on the server
+        holder.wait(10)
+        started = time.monotonic()
+        assert waiter.acquire(timeout=30) is True
+        assert time.monotonic() - started < 30
+        waiter.release()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(10)
