@@ -13,6 +13,7 @@ socket is closed and no timer is left, so trial/pytest-twisted find a clean reac
 
 from __future__ import annotations
 
+import inspect
 import random
 
 from twisted.internet import defer
@@ -259,7 +260,7 @@ class Client:
         if isinstance(step, Now):
             return defer.succeed(self.reactor.seconds())
         if isinstance(step, Invoke):
-            return defer.maybeDeferred(step.func, *step.args)
+            return defer.maybeDeferred(_call_maybe_async, step.func, step.args)
         return defer.fail(TypeError(f"not a step: {step!r}"))
 
     def _wait(self, signal: Signal, timeout_s: float | None) -> defer.Deferred:
@@ -415,6 +416,14 @@ class Client:
         protocol = self._protocol
         if protocol is not None and protocol.conn_id == conn_id:
             protocol.transport.abortConnection()
+
+
+def _call_maybe_async(func, args):
+    """Call user code; an ``async def`` function's coroutine becomes a Deferred to await."""
+    result = func(*args)
+    if inspect.iscoroutine(result):
+        return defer.Deferred.fromCoroutine(result)
+    return result
 
 
 def _cancel_then_pass(result, timer):

@@ -5,7 +5,9 @@ session).  Each runs against Apache ZooKeeper and coord."""
 import threading
 
 import pytest
+import pytest_twisted
 from kazoo.client import KazooClient
+from twisted.internet import reactor, task
 
 from clients import errors
 from clients.blocking import Client, State
@@ -113,3 +115,41 @@ def test_session_expiry_is_lost_then_a_new_session(server, prefix, make_coord_cl
     assert c.exists(f"{prefix}/eph") is None  # ephemerals went with the session
     assert c.create(f"{prefix}/after") == f"{prefix}/after"  # and the client works again
     assert states[states.index(State.LOST) + 1:] == [State.CONNECTED]
+
+
+@pytest_twisted.ensureDeferred
+async def test_twisted_client_across_a_server_restart(own_server):
+    from clients.tx import Client as TxClient
+
+    states = []
+    c = TxClient(own_server.hosts, timeout=15.0, command_timeout=60.0)
+    c.add_listener(states.append)
+    await c.start()
+    try:
+        session_id = c.client_id[0]
+        await c.ensure_path("/tx-restart")
+        events = []
+        await c.get("/tx-restart", watch=events.append)
+        own_server.process.stop()  # blocks the reactor: the loss is seen when it runs again
+        for _ in range(500):
+            if State.SUSPENDED in states:
+                break
+            await task.deferLater(reactor, 0.02, lambda: None)
+        assert State.SUSPENDED in states
+        own_server.process.start()
+        assert await c.exists("/tx-restart") is not None  # queued until the session is back
+        assert c.state is State.CONNECTED and c.client_id[0] == session_id
+        other = _kazoo(own_server.hosts)
+        try:
+            other.set("/tx-restart", b"after")
+        finally:
+            other.stop()
+            other.close()
+        for _ in range(500):
+            if events:
+                break
+            await task.deferLater(reactor, 0.02, lambda: None)
+        assert [e.type for e in events] == ["CHANGED"]
+        assert states[:3] == [State.CONNECTED, State.SUSPENDED, State.CONNECTED]
+    finally:
+        await c.stop()
