@@ -27,6 +27,7 @@ import time
 
 from . import errors
 from .ops import Call, Operations, TransactionRequest
+from .recipes import RecipeFactories
 from .retry import Retry, RetryPolicy
 from .session import (
     ClientSession,
@@ -58,7 +59,7 @@ class _Future:
         self.response = None
 
 
-class Client:
+class Client(RecipeFactories):
     """``Client(hosts="h1:2181,h2:2181/chroot", timeout=10.0)``; ``start()``; calls; ``stop()``."""
 
     def __init__(self, hosts: str = "127.0.0.1:2181", timeout: float = 10.0, *,
@@ -236,23 +237,6 @@ class Client:
         policy = RetryPolicy(max_tries=max_tries, deadline_s=deadline_s)
         return Retry(policy, sleep=time.sleep, now=time.monotonic, rng=self._rng)(
             func, *args, **kwargs)
-
-    # Recipes, bound to this client as in kazoo (``client.Lock(path, identifier)``).
-    def Lock(self, path, identifier=None):
-        from .recipes.lock import Lock
-        return Lock(self, path, identifier)
-
-    def ReadLock(self, path, identifier=None):
-        from .recipes.lock import ReadLock
-        return ReadLock(self, path, identifier)
-
-    def WriteLock(self, path, identifier=None):
-        from .recipes.lock import WriteLock
-        return WriteLock(self, path, identifier)
-
-    def Election(self, path, identifier=None):
-        from .recipes.election import Election
-        return Election(self, path, identifier)
 
     def DataWatch(self, path, func=None):
         from .watchers import DataWatch

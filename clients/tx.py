@@ -23,6 +23,7 @@ from twisted.logger import Logger
 
 from . import errors
 from .ops import Call, Operations, TransactionRequest
+from .recipes import RecipeFactories
 from .session import (
     ClientSession,
     Completed,
@@ -56,7 +57,7 @@ class _SessionProtocol(Protocol):
         self.client._on_connection_lost(self)
 
 
-class Client:
+class Client(RecipeFactories):
     """``Client(hosts, timeout=10.0, reactor=None)``; ``await client.start()``; ``await stop()``."""
 
     log = Logger()
@@ -189,22 +190,6 @@ class Client:
 
     def transaction(self) -> TransactionRequest:
         return TransactionRequest(self)
-
-    def Lock(self, path, identifier=None):
-        from .recipes.lock import Lock
-        return Lock(self, path, identifier)
-
-    def ReadLock(self, path, identifier=None):
-        from .recipes.lock import ReadLock
-        return ReadLock(self, path, identifier)
-
-    def WriteLock(self, path, identifier=None):
-        from .recipes.lock import WriteLock
-        return WriteLock(self, path, identifier)
-
-    def Election(self, path, identifier=None):
-        from .recipes.election import Election
-        return Election(self, path, identifier)
 
     # -- calls and steps --------------------------------------------------------------------------
 

@@ -5,3 +5,39 @@ what that client returns: values for the blocking client, Deferreds for the Twis
 kazoo has the recipe, the znodes follow kazoo's protocol (names, sequence and ordering rules), so
 coord-client and kazoo participants can share one path.
 """
+
+
+class RecipeFactories:
+    """``client.Lock(path, identifier)`` & co., shared by both clients (kazoo's factory names)."""
+
+    def Lock(self, path, identifier=None):
+        from .lock import Lock
+        return Lock(self, path, identifier)
+
+    def ReadLock(self, path, identifier=None):
+        from .lock import ReadLock
+        return ReadLock(self, path, identifier)
+
+    def WriteLock(self, path, identifier=None):
+        from .lock import WriteLock
+        return WriteLock(self, path, identifier)
+
+    def Election(self, path, identifier=None):
+        from .election import Election
+        return Election(self, path, identifier)
+
+    def Counter(self, path, default=0):
+        from .counter import Counter
+        return Counter(self, path, default)
+
+    def Barrier(self, path):
+        from .barrier import Barrier
+        return Barrier(self, path)
+
+    def Party(self, path, identifier=None):
+        from .party import Party
+        return Party(self, path, identifier)
+
+    def ShallowParty(self, path, identifier=None):
+        from .party import ShallowParty
+        return ShallowParty(self, path, identifier)

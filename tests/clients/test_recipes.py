@@ -180,3 +180,66 @@ def test_killed_holder_session_expires_and_the_next_waiter_proceeds(server, make
         if holder.poll() is None:
             holder.kill()
             holder.wait(10)
+
+
+def test_counter_never_loses_an_increment_and_shares_kazoos_encoding(make_coord_client,
+                                                                    make_client, prefix):
+    a, b, k = make_coord_client(), make_coord_client(), make_client()
+    path = f"{prefix}/counter"
+    counter_a, counter_b = a.Counter(path), b.Counter(path)
+    kazoo_counter = k.Counter(path)
+    assert counter_a.value == 0
+
+    def bump(counter, times):
+        for _ in range(times):
+            counter += 1
+
+    threads = [threading.Thread(target=bump, args=(c, 20)) for c in (counter_a, counter_b)]
+    threads.append(threading.Thread(target=bump, args=(kazoo_counter, 20)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert counter_a.value == 60 and kazoo_counter.value == 60
+    counter_a -= 5
+    assert (counter_a.pre_value, counter_a.post_value) == (60, 55)
+    floats = a.Counter(f"{prefix}/float", default=1.5)
+    assert floats.add(2.0) == 3.5 and k.Counter(f"{prefix}/float", default=1.5).value == 3.5
+    with pytest.raises(TypeError):
+        floats.add(1)
+
+
+def test_barrier_holds_waiters_until_removed(make_coord_client, make_client, prefix):
+    a, k = make_coord_client(), make_client()
+    barrier = a.Barrier(f"{prefix}/barrier")
+    barrier.create()
+    assert barrier.wait(timeout=0.2) is False
+    released = []
+    waiter = threading.Thread(target=lambda: released.append(barrier.wait(timeout=20)))
+    waiter.start()
+    time.sleep(0.2)
+    assert released == []
+    assert k.Barrier(f"{prefix}/barrier").remove() is True  # kazoo lowers our barrier
+    waiter.join(20)
+    assert released == [True]
+    assert barrier.remove() is False
+
+
+def test_party_membership_is_shared_with_kazoo_and_ends_with_the_session(make_coord_client,
+                                                                        make_client, prefix):
+    a, b, k = make_coord_client(), make_coord_client(), make_client()
+    path = f"{prefix}/party"
+    ours = a.Party(path, "coord-a")
+    ours.join()
+    ours.join()  # idempotent
+    b.Party(path, "coord-b").join()
+    k.Party(path, "kazoo-k").join()
+    assert sorted(ours) == ["coord-a", "coord-b", "kazoo-k"]
+    assert sorted(k.Party(path)) == ["coord-a", "coord-b", "kazoo-k"]
+    b.stop()  # its session ends: its member node goes with it
+    assert sorted(ours.members()) == ["coord-a", "kazoo-k"] and len(ours) == 2
+    assert ours.leave() is True and ours.leave() is False
+    shallow = a.ShallowParty(f"{prefix}/shallow", "s1")
+    shallow.join()
+    k.ShallowParty(f"{prefix}/shallow", "s2").join()
+    assert sorted(shallow) == ["s1", "s2"]

@@ -162,3 +162,28 @@ async def test_election_calls_an_async_leader_function(server, prefix):
     finally:
         await a.stop()
         await b.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_counter_barrier_and_party_on_the_twisted_client(server, prefix, make_client):
+    c = await _started(server.hosts)
+    k = make_client()
+    try:
+        counter = c.Counter(f"{prefix}/counter")
+        assert await counter.add(2) == 2
+        kazoo_counter = k.Counter(f"{prefix}/counter")
+        kazoo_counter += 3
+        assert await counter.get() == 5
+        barrier = c.Barrier(f"{prefix}/barrier")
+        await barrier.create()
+        waiting = barrier.wait(timeout=20)
+        await _sleep(0.2)
+        assert not waiting.called
+        k.delete(f"{prefix}/barrier")
+        assert await waiting is True
+        party = c.Party(f"{prefix}/party", "tx")
+        await party.join()
+        k.Party(f"{prefix}/party", "kazoo").join()
+        assert sorted(await party.members()) == ["kazoo", "tx"]
+    finally:
+        await c.stop()
