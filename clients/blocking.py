@@ -246,6 +246,15 @@ class Client(RecipeFactories):
         from .watchers import ChildrenWatch
         return ChildrenWatch(self, path, func)
 
+    @property
+    def ops(self) -> Operations:
+        """Builds the ``Call`` steps recipes yield (paths under this client's chroot)."""
+        return self._ops
+
+    def run_steps(self, steps):
+        """Run a step generator (``clients.steps``), e.g. a recipe of your own."""
+        return self._run(steps)
+
     # -- calls and steps --------------------------------------------------------------------------
 
     def _execute(self, call: Call, timeout: float | None = None):

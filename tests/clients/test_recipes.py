@@ -243,3 +243,36 @@ def test_party_membership_is_shared_with_kazoo_and_ends_with_the_session(make_co
     shallow.join()
     k.ShallowParty(f"{prefix}/shallow", "s2").join()
     assert sorted(shallow) == ["s1", "s2"]
+
+
+def test_a_holder_whose_session_expires_is_told_it_lost_the_lock(server, make_coord_client,
+                                                                 prefix):
+    from tests.clients.helpers import expire_session
+
+    holder, other = make_coord_client(), make_coord_client()
+    lock = holder.Lock(f"{prefix}/lock", "holder")
+    assert lock.acquire()
+    states = []
+    holder.add_listener(states.append)
+    expire_session(server.host, server.port, *holder.client_id)
+    wait_until(lambda: lock.lost, 30, what="lock.lost")
+    assert not lock.is_acquired and "LOST" in states
+    assert other.Lock(f"{prefix}/lock", "other").acquire(timeout=10)  # the node went too
+
+
+def test_a_recipe_of_your_own_runs_on_the_blocking_client(cc, prefix, client):
+    """The docs/recipes.md example: a step generator driven by run_steps."""
+    from clients.steps import Signal, Wait, retrying
+
+    def wait_for_node(c, path, timeout):
+        ops = c.ops
+        signal = Signal()
+        stat = yield from retrying(lambda: ops.exists(path, watch=signal))
+        if stat is None:
+            yield Wait(signal, timeout)
+            stat = yield ops.exists(path)
+        return stat
+
+    assert cc.run_steps(wait_for_node(cc, f"{prefix}/ready", 0.1)) is None
+    threading.Timer(0.3, lambda: client.create(f"{prefix}/ready")).start()
+    assert cc.run_steps(wait_for_node(cc, f"{prefix}/ready", 20)) is not None
