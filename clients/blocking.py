@@ -262,7 +262,8 @@ class Client(RecipeFactories):
         future = _Future()
         with self._lock:
             request_id = self._session.submit(time.monotonic(), call.opcode, call.record,
-                                              call.watch, call.watch_path)
+                                              call.watch, call.watch_path,
+                                              call.wait_for_connection)
             self._futures[request_id] = future
             self._drain()
         timeout = self.command_timeout if timeout is None else timeout

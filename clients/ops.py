@@ -94,6 +94,7 @@ class Call(NamedTuple):
     watch: WatchRegistration | None = None
     watch_path: str | None = None
     error_values: dict = {}  # error code -> value returned instead of raising
+    wait_for_connection: bool = True  # False: fail with ConnectionLoss at once when disconnected
 
     def result(self, err: int, response) -> Any:
         """The value for a reply, or raise its typed exception."""

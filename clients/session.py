@@ -347,10 +347,14 @@ class ClientSession:
             self.last_zxid_seen = max(self.last_zxid_seen, self._conn.last_zxid_seen)
 
     def submit(self, now: float, opcode: int, record=None,
-               watch: WatchRegistration | None = None, watch_path: str | None = None) -> int:
+               watch: WatchRegistration | None = None, watch_path: str | None = None,
+               wait_for_connection: bool = True) -> int:
         """Queue one request; its ``Completed`` comes later with the returned request id.
 
-        ``watch_path`` is the server path of a watch (``record.path`` when omitted).
+        ``watch_path`` is the server path of a watch (``record.path`` when omitted).  With
+        ``wait_for_connection=False`` a request made while disconnected fails at once with
+        CONNECTION_LOSS instead of waiting for the next connection (for loops that must react
+        to the disconnection itself).
         """
         self._next_request_id += 1
         request_id = self._next_request_id
@@ -362,8 +366,10 @@ class ClientSession:
         request = _Request(request_id, opcode, record, watch, watch_path)
         if self.connected:
             self._send(now, request)
-        else:
+        elif wait_for_connection:
             self._queued.append(request)
+        else:
+            self._outputs.append(Completed(request_id, Err.CONNECTION_LOSS, None))
         return request_id
 
     def cancel(self, request_id: int) -> bool:

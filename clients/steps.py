@@ -41,6 +41,12 @@ class Signal:
         for listener in list(self._listeners):
             listener()
 
+    def reset(self) -> None:
+        """Re-arm for the next wait.  Keeping one signal per loop (instead of a new one per round)
+        keeps the client's watch table from collecting stale watchers."""
+        self.fired = False
+        self.event = None
+
     def add_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` when fired (at once if already fired)."""
         self._listeners.append(listener)

@@ -208,7 +208,7 @@ class Client(RecipeFactories):
 
         def submit(now):
             request_ids.append(self._session.submit(now, call.opcode, call.record, call.watch,
-                                                    call.watch_path))
+                                                    call.watch_path, call.wait_for_connection))
             self._deferreds[request_ids[0]] = (result, call)
 
         self._input(submit)

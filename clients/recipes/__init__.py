@@ -41,3 +41,7 @@ class RecipeFactories:
     def ShallowParty(self, path, identifier=None):
         from .party import ShallowParty
         return ShallowParty(self, path, identifier)
+
+    def ShardAllocator(self, path, member_id, num_shards, on_change):
+        from .shard_allocator import ShardAllocator
+        return ShardAllocator(self, path, member_id, num_shards, on_change)

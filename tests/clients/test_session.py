@@ -362,3 +362,12 @@ def test_after_a_drop_the_next_server_is_tried_after_a_random_pause_below_the_ce
         assert 0 <= pause < 1.0
         pauses.add(pause)
     assert len(pauses) == 5
+
+
+def test_a_request_may_ask_to_fail_at_once_instead_of_waiting_for_a_connection():
+    session = new_session()
+    session.start(0.0)
+    session.pop_outputs()
+    failing = session.submit(0.0, OpCode.GET_DATA, GetDataRequest("/", False),
+                             wait_for_connection=False)
+    assert session.pop_outputs() == [Completed(failing, Err.CONNECTION_LOSS, None)]
