@@ -1,9 +1,11 @@
 """The examples run as a user would start them: separate processes on a real server."""
 
 import pathlib
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -11,28 +13,36 @@ EXAMPLES = REPO_ROOT / "examples"
 
 
 def _start(script, *args):
-    return subprocess.Popen([sys.executable, "-u", str(EXAMPLES / script), *args], cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([sys.executable, "-u", str(EXAMPLES / script), *args],
+                               cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    process.lines = queue.Queue()  # filled by a reader thread: reads never block the test
+
+    def pump():
+        for line in process.stdout:
+            process.lines.put(line)
+        process.lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return process
 
 
 def _read_until(process, needle: str, timeout_s: float = 30.0) -> list:
     """Lines of ``process`` up to the first containing ``needle`` (bounded by ``timeout_s``)."""
-    import selectors
-
     lines = []
     deadline = time.monotonic() + timeout_s
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                break
-            line = process.stdout.readline()
-            if not line:
-                break
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            line = process.lines.get(timeout=max(0.01, remaining))
+        except queue.Empty:
+            line = None
+        if line is not None:
             lines.append(line)
             if needle in line:
                 return lines
-    raise AssertionError(f"{needle!r} not printed within {timeout_s} s; got:\n{''.join(lines)}")
+        if line is None or time.monotonic() >= deadline:
+            raise AssertionError(f"{needle!r} not printed within {timeout_s} s; got:\n{''.join(lines)}")
 
 
 def test_leader_worker_hands_over_when_the_leader_stops(server, prefix):
@@ -64,3 +74,23 @@ def test_twisted_leader_worker_runs_and_resigns(server, prefix):
         if worker.poll() is None:
             worker.kill()
             worker.wait(10)
+
+
+def test_shard_allocator_demo_spreads_and_moves_shards(server, prefix):
+    path = f"{prefix}/shards"
+    common = ("--hosts", server.hosts, "--path", path, "--shards", "4")
+    alice = _start("shard_allocator_demo.py", "alice", *common)
+    bob = None
+    try:
+        _read_until(alice, "serving shards 0, 1, 2, 3")
+        bob = _start("shard_allocator_demo.py", "bob", *common)
+        _read_until(alice, "serving shards 0, 1\n")  # alice gives up two shards first...
+        _read_until(bob, "serving shards 2, 3\n")  # ...then bob gets them
+        bob.send_signal(signal.SIGINT)  # bob leaves: alice serves all four again
+        assert bob.wait(20) == 0
+        _read_until(alice, "serving shards 0, 1, 2, 3")
+    finally:
+        for process in (alice, bob):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(10)
