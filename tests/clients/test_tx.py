@@ -187,3 +187,43 @@ async def test_counter_barrier_and_party_on_the_twisted_client(server, prefix, m
         assert sorted(await party.members()) == ["kazoo", "tx"]
     finally:
         await c.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_shard_allocator_on_the_twisted_client(server, prefix):
+    a = await _started(server.hosts)
+    b = await _started(server.hosts)
+    owned = {"a": frozenset(), "b": frozenset()}
+
+    def recorder(name):
+        def on_change(shards, version):
+            assert threading.current_thread() is threading.main_thread()  # on the reactor
+            owned[name] = shards
+        return on_change
+
+    allocator_a = a.ShardAllocator(f"{prefix}/shards", "a", 4, recorder("a"))
+    allocator_b = b.ShardAllocator(f"{prefix}/shards", "b", 4, recorder("b"))
+    running = [allocator_a.run(), allocator_b.run()]
+    try:
+        for _ in range(1000):
+            if (len(owned["a"]) == 2 and len(owned["b"]) == 2
+                    and allocator_a.version == allocator_b.version):
+                break
+            await _sleep(0.02)
+        assert sorted(owned["a"] | owned["b"]) == [0, 1, 2, 3]
+        assert not owned["a"] & owned["b"]
+        allocator_b.stop()
+        await running[1]
+        assert owned["b"] == frozenset()
+        for _ in range(1000):
+            if len(owned["a"]) == 4:
+                break
+            await _sleep(0.02)
+        assert owned["a"] == frozenset({0, 1, 2, 3})
+    finally:
+        allocator_a.stop()
+        allocator_b.stop()
+        for deferred in running:
+            await deferred
+        await a.stop()
+        await b.stop()
