@@ -45,3 +45,7 @@ class RecipeFactories:
     def ShardAllocator(self, path, member_id, num_shards, on_change):
         from .shard_allocator import ShardAllocator
         return ShardAllocator(self, path, member_id, num_shards, on_change)
+
+    def Semaphore(self, path, identifier=None, max_leases=1):
+        from .semaphore import Semaphore
+        return Semaphore(self, path, identifier, max_leases)

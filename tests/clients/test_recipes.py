@@ -276,3 +276,30 @@ def test_a_recipe_of_your_own_runs_on_the_blocking_client(cc, prefix, client):
     assert cc.run_steps(wait_for_node(cc, f"{prefix}/ready", 0.1)) is None
     threading.Timer(0.3, lambda: client.create(f"{prefix}/ready")).start()
     assert cc.run_steps(wait_for_node(cc, f"{prefix}/ready", 20)) is not None
+
+
+def test_semaphore_leases_are_shared_with_kazoo(make_coord_client, make_client, prefix):
+    a, b, k = make_coord_client(), make_coord_client(), make_client()
+    path = f"{prefix}/sem"
+    ours = a.Semaphore(path, "coord-a", max_leases=2)
+    theirs = k.Semaphore(path, "kazoo-k", max_leases=2)
+    assert ours.acquire() and theirs.acquire(timeout=5)
+    assert sorted(ours.lease_holders()) == ["coord-a", "kazoo-k"]
+    third = b.Semaphore(path, "coord-b", max_leases=2)
+    assert third.acquire(blocking=False) is False
+    with pytest.raises(errors.LockTimeout):
+        third.acquire(timeout=0.3)
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(third.acquire(timeout=20)))
+    waiter.start()
+    time.sleep(0.3)
+    assert got == []
+    theirs.release()  # a kazoo lease ends: ours gets it
+    waiter.join(20)
+    assert got == [True]
+    assert k.Semaphore(path, "kazoo-2", max_leases=2).acquire(blocking=False) is False
+    with pytest.raises(ValueError):
+        b.Semaphore(path, "wrong", max_leases=3).acquire()
+    third.release()
+    ours.release()
+    assert ours.lease_holders() == []
