@@ -49,3 +49,7 @@ class RecipeFactories:
     def Semaphore(self, path, identifier=None, max_leases=1):
         from .semaphore import Semaphore
         return Semaphore(self, path, identifier, max_leases)
+
+    def Queue(self, path):
+        from .queue import Queue
+        return Queue(self, path)

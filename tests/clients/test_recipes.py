@@ -303,3 +303,35 @@ def test_semaphore_leases_are_shared_with_kazoo(make_coord_client, make_client, 
     third.release()
     ours.release()
     assert ours.lease_holders() == []
+
+
+def test_queue_orders_by_priority_and_shares_kazoos_layout(make_coord_client, make_client, prefix):
+    c, k = make_coord_client(), make_client()
+    ours, theirs = c.Queue(f"{prefix}/q"), k.Queue(f"{prefix}/q")
+    ours.put(b"first")
+    theirs.put(b"second")
+    ours.put(b"urgent", priority=1)
+    assert len(ours) == 3 and len(theirs) == 3
+    assert theirs.get() == b"urgent"
+    assert ours.get() == b"first"
+    assert ours.get() == b"second"
+    assert ours.get() is None
+    with pytest.raises(ValueError):
+        ours.put(b"x", priority=1000)
+    with pytest.raises(TypeError):
+        ours.put("text")
+    taken = []  # several consumers: every item exactly once
+    for i in range(30):
+        ours.put(str(i).encode())
+
+    def consume(queue):
+        while (item := queue.get()) is not None:
+            taken.append(item)
+
+    consumers = [threading.Thread(target=consume, args=(q,)) for q in (ours, theirs,
+                                                                       make_coord_client().Queue(f"{prefix}/q"))]
+    for t in consumers:
+        t.start()
+    for t in consumers:
+        t.join(60)
+    assert sorted(taken, key=int) == [str(i).encode() for i in range(30)]
