@@ -220,6 +220,7 @@ class ClientSession:
         self.negotiated_timeout_ms = self.requested_timeout_ms
         self.last_zxid_seen = 0
         self.connected_host: tuple[str, int] | None = None
+        self.connections = 0  # handshakes completed: recipes resync when it changes
 
         self._outputs: list = []
         self._conn: ClientConnection | None = None
@@ -468,6 +469,7 @@ class ClientSession:
             self._expire(now)
             return
         self._handshaken = True
+        self.connections += 1
         self._failed_attempts = 0
         self.connected_host = self.hosts[self._host_index]
         self.session_id = response.session_id

@@ -33,6 +33,7 @@ from .session import (
     StateChanged,
     WatchedEvent,
     WatchFired,
+    WatchKind,
     Write,
 )
 from .steps import Invoke, Now, Signal, Sleep, Wait
@@ -187,6 +188,12 @@ class Client(RecipeFactories):
 
     def add_watch(self, path, watch, recursive=False) -> defer.Deferred:
         return self._execute(self._ops.add_watch(path, watch, recursive))
+
+    def forget_watch(self, path, watch, recursive=False) -> None:
+        """Stop calling a persistent watch (client side; the server drops its registration when
+        the session ends)."""
+        kind = WatchKind.PERSISTENT_RECURSIVE if recursive else WatchKind.PERSISTENT
+        self._session.remove_watcher(kind, path, watch)
 
     def transaction(self) -> TransactionRequest:
         return TransactionRequest(self)

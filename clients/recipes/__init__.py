@@ -53,3 +53,7 @@ class RecipeFactories:
     def Queue(self, path):
         from .queue import Queue
         return Queue(self, path)
+
+    def TreeCache(self, path, listener=None):
+        from .tree_cache import TreeCache
+        return TreeCache(self, path, listener)

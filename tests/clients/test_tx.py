@@ -227,3 +227,31 @@ async def test_shard_allocator_on_the_twisted_client(server, prefix):
             await deferred
         await a.stop()
         await b.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_tree_cache_and_semaphore_on_the_twisted_client(server, prefix, client):
+    c = await _started(server.hosts)
+    try:
+        client.create(f"{prefix}/tree/x", b"1", makepath=True)
+        events = []
+        cache = c.TreeCache(f"{prefix}/tree", events.append)
+        running = cache.run()
+        for _ in range(500):
+            if cache.initialized:
+                break
+            await _sleep(0.02)
+        assert cache.get_data(f"{prefix}/tree/x")[0] == b"1"
+        client.set(f"{prefix}/tree/x", b"2")
+        for _ in range(500):
+            if cache.get_data(f"{prefix}/tree/x")[0] == b"2":
+                break
+            await _sleep(0.02)
+        assert ("NODE_UPDATED", f"{prefix}/tree/x") in [(e.type, e.path) for e in events]
+        cache.stop()
+        await running
+        async with c.Semaphore(f"{prefix}/sem", "tx", max_leases=1) as sem:
+            assert sem.is_acquired
+            assert await c.Semaphore(f"{prefix}/sem", "other").acquire(blocking=False) is False
+    finally:
+        await c.stop()
