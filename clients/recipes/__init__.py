@@ -57,3 +57,7 @@ class RecipeFactories:
     def TreeCache(self, path, listener=None):
         from .tree_cache import TreeCache
         return TreeCache(self, path, listener)
+
+    def DoubleBarrier(self, path, num_clients, identifier=None):
+        from .barrier import DoubleBarrier
+        return DoubleBarrier(self, path, num_clients, identifier)

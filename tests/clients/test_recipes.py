@@ -335,3 +335,32 @@ def test_queue_orders_by_priority_and_shares_kazoos_layout(make_coord_client, ma
     for t in consumers:
         t.join(60)
     assert sorted(taken, key=int) == [str(i).encode() for i in range(30)]
+
+
+def test_double_barrier_with_kazoo_participants(make_coord_client, make_client, prefix):
+    path = f"{prefix}/double"
+    ours = [make_coord_client().DoubleBarrier(path, 3, f"coord-{i}") for i in range(2)]
+    theirs = make_client().DoubleBarrier(path, 3, "kazoo")
+    entered, left = [], []
+
+    def participate(barrier, name):
+        barrier.enter(**({} if name == "kazoo" else {"timeout": 30}))
+        entered.append((name, time.monotonic()))
+        barrier.leave(**({} if name == "kazoo" else {"timeout": 30}))
+        left.append((name, time.monotonic()))
+
+    threads = [threading.Thread(target=participate, args=(b, f"coord-{i}"))
+               for i, b in enumerate(ours)]
+    threads[0].start()
+    threads[1].start()
+    time.sleep(0.3)
+    assert entered == []  # two of three: nobody may enter yet
+    threads.append(threading.Thread(target=participate, args=(theirs, "kazoo")))
+    threads[2].start()
+    for t in threads:
+        t.join(60)
+    assert sorted(n for n, _ in entered) == ["coord-0", "coord-1", "kazoo"]
+    assert sorted(n for n, _ in left) == ["coord-0", "coord-1", "kazoo"]
+    assert max(t for _, t in entered) <= min(t for _, t in left)  # all entered before any left
+    with pytest.raises(errors.LockTimeout):
+        make_coord_client().DoubleBarrier(f"{prefix}/alone", 2, "x").enter(timeout=0.3)
