@@ -68,6 +68,7 @@ def test_server_restart_suspends_then_reconnects_with_session_and_watches(own_se
         c.stop()
 
 
+@pytest.mark.slow  # ~8 s per server; the rule itself is unit-tested in test_session.py
 def test_paused_server_in_flight_request_fails_with_connection_loss(own_server):
     states = []
     c = Client(own_server.hosts, timeout=10.0)

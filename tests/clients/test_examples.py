@@ -1,4 +1,7 @@
-"""The examples run as a user would start them: separate processes on a real server."""
+"""The examples run as a user would start them: separate processes on a real server.
+
+Against coord only: the examples are demos of features whose tests run on both servers.
+"""
 
 import pathlib
 import queue
@@ -7,6 +10,10 @@ import subprocess
 import sys
 import threading
 import time
+
+import pytest
+
+pytestmark = pytest.mark.parametrize("server_kind", ["coord"], indirect=True, scope="session")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"

@@ -155,7 +155,7 @@ def _contention(server, client, prefix, processes: int, iterations: int, timeout
 
 def test_lock_contention_between_processes(server, client, prefix):
     """Several processes (every third a kazoo Lock) increment one counter under one lock."""
-    _contention(server, client, prefix, processes=4, iterations=15, timeout_s=90)
+    _contention(server, client, prefix, processes=3, iterations=10, timeout_s=90)
 
 
 @pytest.mark.slow
