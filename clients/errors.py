@@ -8,14 +8,13 @@ catches the same names here; ``CoordClientError`` is the base of everything the 
 
 from coord.protocol.codes import Err
 
+from .session import ERR_CLOSED
+
+# The per-code classes (NoNodeError, ...) are added to __all__ as they are registered below.
 __all__ = [
-    "CoordClientError", "ZookeeperError", "ConnectionClosedError", "ClientTimeoutError",
-    "LockTimeout", "CancelledError", "RolledBackError", "error_for_code", "EXCEPTIONS",
+    "CoordClientError", "ZookeeperError", "ClientTimeoutError", "LockTimeout", "CancelledError",
+    "error_for_code", "EXCEPTIONS",
 ]
-
-# Client-local codes: never on the wire (codes.Err deliberately leaves them out).
-ERR_CLOSED = -1001  # the client was stopped / closed with the request outstanding
-
 
 class CoordClientError(Exception):
     """Base of every exception the coord clients raise."""

@@ -3,8 +3,6 @@
 import threading
 import time
 
-import pytest
-
 from clients.recipes.shard_allocator import plan
 from tests.clients.helpers import expire_session, wait_until
 
