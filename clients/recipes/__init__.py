@@ -61,3 +61,7 @@ class RecipeFactories:
     def DoubleBarrier(self, path, num_clients, identifier=None):
         from .barrier import DoubleBarrier
         return DoubleBarrier(self, path, num_clients, identifier)
+
+    def LockingQueue(self, path):
+        from .queue import LockingQueue
+        return LockingQueue(self, path)

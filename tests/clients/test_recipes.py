@@ -364,3 +364,25 @@ def test_double_barrier_with_kazoo_participants(make_coord_client, make_client, 
     assert max(t for _, t in entered) <= min(t for _, t in left)  # all entered before any left
     with pytest.raises(errors.LockTimeout):
         make_coord_client().DoubleBarrier(f"{prefix}/alone", 2, "x").enter(timeout=0.3)
+
+
+def test_locking_queue_items_survive_a_consumer_that_does_not_consume(make_coord_client,
+                                                                      make_client, prefix):
+    a, b, k = make_coord_client(), make_coord_client(), make_client()
+    path = f"{prefix}/lq"
+    ours, other, theirs = a.LockingQueue(path), b.LockingQueue(path), k.LockingQueue(path)
+    theirs.put(b"one")
+    ours.put(b"two")
+    ours.put(b"urgent", priority=1)
+    assert len(ours) == 3
+    assert ours.get(timeout=5) == b"urgent" and ours.holds_lock()
+    assert other.get(timeout=5) == b"one"  # "urgent" is locked by us: the next free one
+    assert theirs.get(timeout=5) == b"two"  # kazoo sees our locks too
+    assert b.LockingQueue(path).get(timeout=0.2) is None  # everything is taken
+    assert ours.release() is True  # given back: someone else can take it
+    assert theirs.consume() is True
+    b.stop()  # "one" was taken by b's session, never consumed: its lock goes with the session
+    again = make_coord_client().LockingQueue(path)
+    assert sorted([again.get(timeout=5), k.LockingQueue(path).get(timeout=5)]) == [b"one", b"urgent"]
+    assert again.consume() is True
+    assert len(ours) == 1
