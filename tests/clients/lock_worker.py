@@ -4,8 +4,8 @@
         [--library coord|kazoo] [--hold]
 
 Each iteration takes the lock, reads the counter znode, and writes it back plus one *without* a
-version: only mutual exclusion keeps updates from being lost.  ``--hold`` takes the lock once,
-prints HELD and sleeps until killed.  Prints DONE when finished.
+version: only mutual exclusion keeps updates from being lost.  ``--hold`` takes the lock once
+(and, with ``--election PATH``, also becomes leader there), prints HELD and sleeps until killed.  Prints DONE when finished.
 """
 
 import argparse
@@ -22,6 +22,7 @@ def main(argv=None) -> int:
     parser.add_argument("--library", choices=("coord", "kazoo"), default="coord")
     parser.add_argument("--session-timeout", type=float, default=10.0)
     parser.add_argument("--hold", action="store_true")
+    parser.add_argument("--election", help="with --hold: also win this election and stay leader")
     args = parser.parse_args(argv)
 
     if args.library == "kazoo":
@@ -36,8 +37,15 @@ def main(argv=None) -> int:
     lock = client.Lock(args.lock, f"{args.library}-worker")
     if args.hold:
         lock.acquire(timeout=60)
-        print("HELD", flush=True)
-        time.sleep(600)
+        if args.election:
+            def lead():
+                print("HELD", flush=True)
+                time.sleep(600)
+
+            client.Election(args.election, f"{args.library}-leader").run(lead)
+        else:
+            print("HELD", flush=True)
+            time.sleep(600)
         return 1
     for _ in range(args.iterations):
         with lock:

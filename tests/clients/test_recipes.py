@@ -163,18 +163,27 @@ def test_lock_contention_ten_processes_hundred_rounds(server, client, prefix):
     _contention(server, client, prefix, processes=10, iterations=100, timeout_s=600)
 
 
-def test_killed_holder_session_expires_and_the_next_waiter_proceeds(server, make_coord_client,
-                                                                    prefix):
-    holder = _worker(server, "--lock", f"{prefix}/lock", "--session-timeout", "4", "--hold")
+def test_killed_holder_and_leader_sessions_expire_and_the_next_in_line_proceed(
+        server, make_coord_client, prefix):
+    """One process holds a lock and leads an election; kill -9 it: once its session expires the
+    lock waiter gets the lock and the other contender is elected."""
+    holder = _worker(server, "--lock", f"{prefix}/lock", "--election", f"{prefix}/election",
+                     "--session-timeout", "4", "--hold")
     try:
         assert holder.stdout.readline().strip() == "HELD"
-        waiter = make_coord_client().Lock(f"{prefix}/lock", "waiter")
+        c = make_coord_client()
+        waiter = c.Lock(f"{prefix}/lock", "waiter")
         assert waiter.acquire(blocking=False) is False
+        election = c.Election(f"{prefix}/election", "next-leader")
+        assert election.contenders() == ["coord-leader"]
+        elected = threading.Event()
+        campaign = threading.Thread(target=election.run, args=(elected.set,), daemon=True)
+        campaign.start()
         holder.kill()  # SIGKILL: no close, the session must expire on the server
         holder.wait(10)
-        started = time.monotonic()
         assert waiter.acquire(timeout=30) is True
-        assert time.monotonic() - started < 30
+        assert elected.wait(30)
+        campaign.join(10)
         waiter.release()
     finally:
         if holder.poll() is None:
