@@ -10,6 +10,7 @@ exists, so each start cannot wait for that).
 
 import pytest
 
+from clients import errors
 from clients.blocking import Client, State
 from coord.testing.servers import (
     ZOOKEEPER_MAIN,
@@ -100,3 +101,58 @@ def test_killing_the_connected_member_moves_the_session_to_another(ensemble):
         assert events[0].type == "CHANGED"
     finally:
         client.stop()
+
+
+@pytest.fixture
+def read_only_ensemble(tmp_path):
+    require_zookeeper()
+    peers = {myid: (free_port(), free_port(), free_port()) for myid in (1, 2, 3)}
+    # A read-only ZooKeeper 3.8 member refuses to create a global session (createSession is a
+    # write: it answers NOT_READ_ONLY); local sessions are what a new read-only client gets.
+    config = {"localSessionsEnabled": "true", "localSessionsUpgradingEnabled": "true"}
+    members = [EnsembleMember(tmp_path / f"zk{myid}", myid, peers, config=config,
+                              extra_jvm_flags=["-Dreadonlymode.enabled=true"])
+               for myid in peers]
+    try:
+        for member in members:
+            member.start(timeout_s=60)
+        wait_until(lambda: all(m.serving() for m in members), 90, interval_s=0.5,
+                   what="a serving ensemble")
+        yield members
+    finally:
+        for member in members:
+            member.stop()
+
+
+def _read_only(member) -> bool:
+    try:
+        return four_letter_word(member.host, member.port, "isro", timeout_s=2.0) == "ro"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.zookeeper
+def test_a_client_that_allows_it_connects_to_a_read_only_member(read_only_ensemble):
+    survivor, *others = read_only_ensemble
+    writer = Client(survivor.hosts, timeout=10.0)
+    writer.start(timeout=30)
+    writer.create("/ro-data", b"kept")
+    writer.stop()
+    for member in others:  # no quorum left: the survivor serves reads only
+        member.kill()
+    wait_until(lambda: _read_only(survivor), 60, interval_s=0.5, what="a read-only survivor")
+    states = []
+    client = Client(survivor.hosts, timeout=10.0, read_only=True)
+    client.add_listener(states.append)
+    client.start(timeout=30)
+    try:
+        assert client.state is State.CONNECTED_READ_ONLY
+        assert client.get("/ro-data")[0] == b"kept"
+        with pytest.raises(errors.NotReadOnlyCallError):
+            client.create("/ro-write")
+    finally:
+        client.stop()
+    strict = Client(survivor.hosts, timeout=10.0)  # read_only=False: the survivor refuses it
+    with pytest.raises(errors.ClientTimeoutError):
+        strict.start(timeout=3)
