@@ -8,6 +8,7 @@ blocking file I/O, but never import Twisted: the runtime calls them from a worke
 import ast
 import pathlib
 
+import clients
 import coord
 
 FORBIDDEN_MODULES = {"twisted", "socket", "threading", "time", "random", "os", "asyncio", "select",
@@ -20,6 +21,13 @@ PURE_FILES = sorted(
     + [COORD_DIR / name for name in ("sessions.py", "server.py", "four_letter_words.py")]
     + [COORD_DIR / "storage" / "format.py"]
     + [COORD_DIR / "migration" / name for name in ("zkformat.py", "convert.py")]
+)
+# The client core and everything written once for both clients (the drivers, blocking.py, tx.py
+# and watchers.py, are the only client modules that touch threads, sockets or Twisted).
+CLIENTS_DIR = pathlib.Path(clients.__file__).parent
+PURE_CLIENT_FILES = sorted(
+    [CLIENTS_DIR / name for name in ("session.py", "ops.py", "steps.py", "retry.py", "errors.py")]
+    + list((CLIENTS_DIR / "recipes").glob("*.py"))
 )
 
 
@@ -41,6 +49,16 @@ def test_pure_cores_import_nothing_impure():
         str(path.relative_to(COORD_DIR)): sorted(
             imported_top_level_modules(path.read_text()) & (FORBIDDEN_MODULES | {"__import__"}))
         for path in PURE_FILES
+    }
+    assert {name: bad for name, bad in offenders.items() if bad} == {}
+
+
+def test_client_cores_and_recipes_import_nothing_impure():
+    assert len(PURE_CLIENT_FILES) >= 8
+    offenders = {
+        str(path.relative_to(CLIENTS_DIR)): sorted(
+            imported_top_level_modules(path.read_text()) & (FORBIDDEN_MODULES | {"__import__"}))
+        for path in PURE_CLIENT_FILES
     }
     assert {name: bad for name, bad in offenders.items() if bad} == {}
 

@@ -1,0 +1,146 @@
+"""Semaphore: at most ``max_leases`` holders at once, as kazoo's ``Semaphore`` lays it out.
+
+Theory of operation (kazoo ``recipe/lock.py`` ``Semaphore``).  ``path``'s data is the number of
+leases (every participant must agree, or ValueError); each holder owns an ephemeral child named by
+a random 32-hex id, with its identifier as data.  Lease decisions are serialized by a Lock on the
+sibling path ``path + "-__lock__"``: under it, a contender counts the children and creates its
+lease node if there is room; otherwise it waits for the children to change (a lease released, or
+a holder's session ended) and counts again.  Leases end with their holder's session.
+"""
+
+from __future__ import annotations
+
+from .. import errors
+from ..steps import Now, Signal, Wait, retrying
+from .lock import Lock
+
+__all__ = ["Semaphore"]
+
+
+class Semaphore:
+    def __init__(self, client, path: str, identifier=None, max_leases: int = 1) -> None:
+        if max_leases < 1:
+            raise ValueError("max_leases must be at least 1")
+        self.client = client
+        self.path = path
+        self.identifier = identifier
+        self.data = str(identifier or "").encode("utf-8")
+        self.max_leases = max_leases
+        self.create_path = f"{path}/{client._rng.getrandbits(128):032x}"
+        self.lock_path = path + "-__lock__"
+        self.is_acquired = False
+        self._cancelled = False
+        self._wake: Signal | None = None
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None):
+        return self.client._run(self.acquire_steps(blocking, timeout))
+
+    def release(self):
+        return self.client._run(self.release_steps())
+
+    def lease_holders(self):
+        return self.client._run(self.lease_holders_steps())
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self._wake is not None:
+            self._wake()
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.release()
+
+    async def __aenter__(self):
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb):
+        await self.release()
+
+    def acquire_steps(self, blocking=True, timeout=None):
+        ops = self.client._ops
+        self._cancelled = False
+        deadline = None if timeout is None else (yield Now()) + timeout
+        yield from self._ensure_path()
+        if (yield from retrying(lambda: ops.exists(self.create_path))) is not None:
+            self.is_acquired = True
+            return True
+        lock = Lock(self.client, self.lock_path, self.identifier)
+        remaining = None if deadline is None else max(0.0, deadline - (yield Now()))
+        try:
+            if not (yield from lock.acquire_steps(blocking, remaining)):
+                return False
+            while True:
+                if self._cancelled:
+                    raise errors.CancelledError(f"semaphore {self.path} cancelled")
+                signal = self._wake = Signal()
+                children = yield from retrying(lambda: ops.get_children(self.path, watch=signal))
+                if len(children) < self.max_leases:
+                    try:
+                        yield ops.create(self.create_path, self.data, ephemeral=True)
+                    except errors.NodeExistsError:
+                        pass  # ours, from a create cut off by a connection loss
+                    except (errors.ConnectionLoss, errors.ClientTimeoutError):
+                        pass  # it may have happened: look below
+                if (yield from retrying(lambda: ops.exists(self.create_path))) is not None:
+                    self.is_acquired = True
+                    return True
+                if not blocking:
+                    return False
+                remaining = None
+                if deadline is not None:
+                    remaining = deadline - (yield Now())
+                    if remaining <= 0:
+                        raise errors.LockTimeout(f"no lease on {self.path} within the timeout")
+                if not (yield Wait(signal, remaining)):
+                    raise errors.LockTimeout(f"no lease on {self.path} within the timeout")
+        except Exception:
+            if not self.is_acquired:
+                try:
+                    yield ops.delete(self.create_path)
+                except errors.CoordClientError:
+                    pass
+            raise
+        finally:
+            yield from lock.release_steps()
+
+    def release_steps(self):
+        if not self.is_acquired:
+            return False
+        self.is_acquired = False
+        try:
+            yield from retrying(lambda: self.client._ops.delete(self.create_path))
+        except errors.NoNodeError:
+            pass
+        return True
+
+    def lease_holders_steps(self):
+        ops = self.client._ops
+        try:
+            children = yield from retrying(lambda: ops.get_children(self.path))
+        except errors.NoNodeError:
+            return []
+        holders = []
+        for child in children:
+            try:
+                data, _stat = yield from retrying(lambda: ops.get(f"{self.path}/{child}"))
+            except errors.NoNodeError:
+                continue
+            holders.append(data.decode("utf-8"))
+        return holders
+
+    def _ensure_path(self):
+        ops = self.client._ops
+        yield from retrying(lambda: ops.ensure_path(self.path))
+        data, _stat = yield from retrying(lambda: ops.get(self.path))
+        try:
+            leases = int(data.decode("utf-8"))
+        except (ValueError, UnicodeError):
+            yield from retrying(lambda: ops.set(self.path, str(self.max_leases).encode("utf-8")))
+            return
+        if leases != self.max_leases:
+            raise ValueError(f"inconsistent max leases on {self.path}: {leases}, "
+                             f"expected {self.max_leases}")
