@@ -42,7 +42,7 @@ def wait_whole(ensemble, timeout_s=60.0):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         modes = [m.mode(timeout_s=1) for m in ensemble.members.values()]
-        if sorted(modes) == ["follower", "follower", "leader"]:
+        if sorted(m or "" for m in modes) == ["follower", "follower", "leader"]:
             return
         time.sleep(0.1)
     raise RuntimeError("ensemble did not become whole again: %s" % modes)
