@@ -36,6 +36,9 @@ def _server_parser(sub):
                    help="largest request frame accepted (jute.maxbuffer; default 1048575)")
     p.add_argument("--linearizable-reads", action="store_true", default=None,
                    help="every read waits for a quorum-confirmed read index (coord.linearizableReads)")
+    p.add_argument("--read-only-mode", action="store_true", default=None,
+                   help="a member cut off from its quorum serves read-only clients "
+                        "(readonlymode.enabled)")
     p.add_argument("--super-digest", help="'super:<base64 sha1>' granting a super user")
     p.add_argument("--no-extended-types", dest="extended_types", action="store_false", default=None,
                    help="refuse TTL nodes (Unimplemented), like ZooKeeper without extendedTypesEnabled")

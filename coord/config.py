@@ -45,6 +45,7 @@ class Config:
     init_limit: int = 10                           # initLimit (reported by conf; see docs/operations.md)
     sync_limit: int = 5                            # syncLimit (reported by conf)
     linearizable_reads: bool = False               # coord.linearizableReads: reads behind a read index
+    read_only_mode: bool = False                   # readonlymode.enabled: serve reads without a quorum
     warnings: list = dataclasses.field(default_factory=list)
 
     @property
@@ -187,6 +188,7 @@ _HONOURED = {
     "coord.electionTimeoutMs": ("election_timeout_ms", _int),
     "coord.heartbeatMs": ("heartbeat_ms", _int),
     "coord.linearizableReads": ("linearizable_reads", _bool),
+    "readonlymode.enabled": ("read_only_mode", _bool),
 }
 
 

@@ -62,14 +62,22 @@ NOT_SERVING = "This ZooKeeper instance is not currently serving requests\n"
 
 
 def _isro(core, facts):
-    # ZooKeeper answers "null" on a member that has no quorum behind it.
+    # ZooKeeper answers "null" on a member that has no quorum behind it (without read-only mode).
+    if core.read_only:
+        return "ro"
     return "rw" if core.serving else "null"
+
+
+READ_ONLY_BANNER = "READ-ONLY mode; serving only read-only clients"
 
 
 def _srvr(core, facts):
     if not core.serving:
         return NOT_SERVING
-    return "\n".join([_version_line()] + _server_lines(core)) + "\n"
+    lines = [_version_line()] + _server_lines(core)
+    if core.read_only:
+        lines.insert(0, READ_ONLY_BANNER)
+    return "\n".join(lines) + "\n"
 
 
 def _stat(core, facts):

@@ -127,7 +127,7 @@ class Connection:
                  "held", "closed", "draining", "created_ms", "received", "sent", "last_op", "last_cxid",
                  "last_response_ms", "latency_total_ms", "latency_count",
                  "latency_min_ms", "latency_max_ms", "last_latency_ms", "timeout_ms",
-                 "pending_writes", "slots", "queue", "connecting")
+                 "pending_writes", "slots", "queue", "connecting", "read_only_session")
 
     def __init__(self, conn_id, codec, peer_host, peer_port, now_ms):
         self.conn_id = conn_id
@@ -157,6 +157,7 @@ class Connection:
         self.slots = collections.deque()
         self.queue = collections.deque()   # (xid, opcode, request) waiting behind earlier ones
         self.connecting = None      # (session_id, timeout_ms, passwd, read_only): creation pending
+        self.read_only_session = False  # connected while this member was read-only
 
 
 def _null_log(level, message):
@@ -205,6 +206,11 @@ class ServerCore:
         self._leader_found_ms = None         # when a new leader became known
         self._election_term = 0
         self.elections = collections.deque(maxlen=16)   # dicts: term, detection/election/commit ms
+        # Read-only mode (readonlymode.enabled): without a leader for this long, serve reads to
+        # read-only clients; local sessions, never replicated, exist only while it lasts.
+        self._no_leader_since_ms = clock.monotonic_ms()
+        self.read_only = False
+        self._local_sessions = {}         # session_id -> (timeout_ms, passwd): read-only mode only
         self.connections = {}
         self.session_conn = {}            # session_id -> attached Connection
         self._connecting = {}             # session_id -> Connection waiting for its creation
@@ -245,13 +251,16 @@ class ServerCore:
 
     @property
     def serving(self):
-        """Whether this member knows a leader (ZooKeeper's "serving requests")."""
-        return self.standalone or self.raft.leader != NONE
+        """Whether this member knows a leader (ZooKeeper's "serving requests"), or serves reads
+        in read-only mode."""
+        return self.standalone or self.raft.leader != NONE or self.read_only
 
     @property
     def mode(self):
         if self.standalone:
             return "standalone"
+        if self.read_only:
+            return "read-only"
         if self.raft.role == LEADER:
             return "leader"
         if self.member_id in self.raft.learners:
@@ -281,6 +290,8 @@ class ServerCore:
             del self.session_conn[conn.session_id]
         if conn.connecting is not None:
             self._connecting.pop(conn.connecting[0], None)
+        if conn.read_only_session:
+            self._local_sessions.pop(conn.session_id, None)
 
     def data_received(self, conn_id, data):
         conn = self.connections.get(conn_id)
@@ -320,6 +331,10 @@ class ServerCore:
         """Advance consensus time; the leader expires silent sessions and reaps containers."""
         now = self.clock.monotonic_ms()
         self.raft.tick()
+        if self.config.read_only_mode and not self.standalone and not self.read_only \
+                and self.raft.leader == NONE \
+                and now - self._no_leader_since_ms >= 2 * self.config.election_timeout_ms:
+            self._enter_read_only()
         if self.leader is not None:
             self.leader.expire(now, self.log)
             self.leader.reap(now)
@@ -411,6 +426,10 @@ class ServerCore:
         if soft.leader != self._leader_known:
             old, self._leader_known = self._leader_known, soft.leader
             now = self.clock.monotonic_ms()
+            if soft.leader == NONE:
+                self._no_leader_since_ms = now
+            elif self.read_only:
+                self._leave_read_only()
             if old != NONE and soft.leader == NONE and self._leader_lost_ms is None:
                 self._leader_lost_ms = now
             elif soft.leader != NONE and self._leader_lost_ms is not None:
@@ -429,6 +448,22 @@ class ServerCore:
                 for context in contexts:
                     if context in self._syncs:
                         self.raft.read_index(context)
+
+    def _enter_read_only(self):
+        self.read_only = True
+        self.log("info", "member %d has no quorum: read-only mode (serving read-only clients)"
+                 % self.member_id)
+        for conn in list(self.connections.values()):
+            if not conn.read_only_session:
+                self._close_now(conn)   # read-write clients go and look for a working member
+
+    def _leave_read_only(self):
+        self.read_only = False
+        self.log("info", "member %d has a leader again: leaving read-only mode" % self.member_id)
+        for conn in list(self.connections.values()):
+            if conn.read_only_session:
+                self._close_now(conn)   # reconnect to get a read-write (global) session
+        self._local_sessions.clear()
 
     def _abandon_in_flight(self):
         """Requests sent to a leader we lost have an unknown outcome: disconnect their clients."""
@@ -763,6 +798,9 @@ class ServerCore:
             return
         timeout = self._negotiate_timeout(request.timeout_ms)
         read_only = None if request.read_only is None else False
+        if self.read_only:
+            self._connect_read_only(conn, request, timeout)
+            return
         if request.session_id == 0:
             session_id = self._new_session_id()
             passwd = self.random_bytes(_PASSWD_BYTES)
@@ -786,6 +824,28 @@ class ServerCore:
         self._attach(conn, session_id, timeout)
         self._emit(conn, self.tree.last_zxid, conn.codec.connect_response(
             R.ConnectResponse(0, timeout, session_id, known[1], read_only)))
+
+    def _connect_read_only(self, conn, request, timeout):
+        """A member without quorum accepts only clients that allow read-only sessions."""
+        if not request.read_only:
+            self._close_now(conn)
+            return
+        conn.read_only_session = True
+        session_id = request.session_id
+        known = self.tree.sessions.get(session_id) or self._local_sessions.get(session_id)
+        if session_id == 0 or known is None:
+            # A local session: never replicated, gone when this member leaves read-only mode.
+            session_id = self._new_session_id()
+            known = (timeout, self.random_bytes(_PASSWD_BYTES))
+            self._local_sessions[session_id] = known
+        elif known[1] != request.passwd:
+            self._emit(conn, self.tree.last_zxid, conn.codec.connect_response(
+                R.ConnectResponse(0, 0, 0, _NO_PASSWD, True)))
+            self._close_after_output(conn)
+            return
+        self._attach(conn, session_id, timeout)
+        self._emit(conn, self.tree.last_zxid, conn.codec.connect_response(
+            R.ConnectResponse(0, timeout, session_id, known[1], True)))
 
     def _session_created(self, conn, zxid):
         session_id, timeout, passwd, read_only = conn.connecting
@@ -847,9 +907,17 @@ class ServerCore:
                 self._close_after_output(conn)
             return
         session_id = conn.session_id
-        if session_id not in self.tree.sessions:
+        if session_id not in self.tree.sessions and session_id not in self._local_sessions:
             self._reply_error(conn, xid, Err.SESSION_EXPIRED)
             self._close_after_output(conn)
+            return
+        if conn.read_only_session and (opcode in _FORWARDED_OPS or opcode == OpCode.SYNC):
+            if opcode == OpCode.CLOSE_SESSION:
+                self._local_sessions.pop(session_id, None)
+                self._reply(conn, xid, None)
+                self._close_after_output(conn)
+            else:
+                self._reply_error(conn, xid, Err.NOT_READ_ONLY)
             return
         if opcode in _FORWARDED_OPS:
             if opcode == OpCode.CLOSE_SESSION:
@@ -867,7 +935,8 @@ class ServerCore:
             return
         if type(request) is _Confirmed:
             request = request.request
-        elif opcode in _TREE_READS and self.config.linearizable_reads and not self.standalone:
+        elif opcode in _TREE_READS and self.config.linearizable_reads and not self.standalone \
+                and not conn.read_only_session:
             # Linearizable reads: a silent sync first (a quorum-confirmed read index, applied
             # here), then the read itself, which waits behind it in the connection's queue.
             self._sync(conn, xid, None)

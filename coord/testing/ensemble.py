@@ -224,7 +224,8 @@ class Ensemble:
 
     # -- clients and time -----------------------------------------------------------------------
 
-    def connect(self, member_id=1, timeout_ms=10000, session_id=0, passwd=b"\0" * 16, last_zxid=0):
+    def connect(self, member_id=1, timeout_ms=10000, session_id=0, passwd=b"\0" * 16, last_zxid=0,
+                read_only=False):
         self.next_conn_id += 1
         codec = ClientConnection()
         client = SimClient(self, member_id, self.next_conn_id, codec)
@@ -232,7 +233,7 @@ class Ensemble:
         core = self.members[member_id].core
         core.connection_made(self.next_conn_id, "127.0.0.1", 40000 + self.next_conn_id)
         core.data_received(self.next_conn_id, codec.connect(last_zxid, timeout_ms, session_id,
-                                                            passwd))
+                                                            passwd, read_only))
         self.pump()
         return client
 
