@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-``Ensemble`` drives N real ``ServerCore``s the way the Twisted adapter does, with everything that
+``InMemoryEnsemble`` drives N real ``ServerCore``s the way the Twisted adapter does, with everything that
 touches the world replaced by something a test controls:
 
 - the disk of each member is a list of durable consensus Readys; writes stay pending until the
@@ -121,7 +121,7 @@ class Member:
                 client.closed = True
 
 
-class Ensemble:
+class InMemoryEnsemble:
     def __init__(self, size=1, learners=0, seed=1, auto_sync=True, auto_deliver=True,
                  raft_config=None, **config):
         self.seed = seed
@@ -178,6 +178,8 @@ class Ensemble:
             for dst, frame in ready.peer:
                 self._send(member.id, dst, frame)
             for rd in ready.raft:
+                if rd.snapshot is not None:
+                    member.snapshot_at[rd.snapshot[0].index] = rd.snapshot
                 for m in rd.early_messages:
                     self._send_message(member, m)
                 member.pending.append(rd)
@@ -221,6 +223,18 @@ class Ensemble:
             elif member_id is None:
                 self.pump()
         raise AssertionError("writes kept coming")
+
+    def take_snapshot(self, member_id):
+        """Snapshot a member's tree at its applied index and compact its log behind it."""
+        member = self.members[member_id]
+        core = member.core
+        index, pieces = core.tree.snapshot()
+        data = index.to_bytes(8, "big") + b"".join(pieces)
+        meta = SnapshotMeta(index, core.raft.log.term(index), self.voters, self.learners)
+        member.snapshot_at[index] = (meta, data)
+        member.durable.append(Ready(snapshot=(meta, data)))
+        core.compact(meta)
+        return meta
 
     # -- clients and time -----------------------------------------------------------------------
 

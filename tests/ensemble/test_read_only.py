@@ -10,7 +10,7 @@ from kazoo.exceptions import NotReadOnlyCallError
 from coord.protocol import records as R
 from coord.protocol.client_conn import Connected, ReplyReceived
 from coord.protocol.codes import Err, OpCode
-from coord.testing.ensemble import Ensemble
+from coord.testing.ensemble import InMemoryEnsemble
 from coord.testing.servers import Ensemble as ProcessEnsemble, four_letter_word
 from coord.tree import acl as acls
 
@@ -18,7 +18,7 @@ OPEN = list(acls.OPEN_ACL_UNSAFE)
 
 
 def cut_off_member(**config):
-    ens = Ensemble(size=3, read_only_mode=True, **config)
+    ens = InMemoryEnsemble(size=3, read_only_mode=True, **config)
     leader = ens.elect()
     writer = ens.connect(leader.id)
     writer.send(OpCode.CREATE, R.CreateRequest("/x", b"kept", OPEN, 0))
@@ -52,7 +52,7 @@ def test_a_member_without_quorum_serves_read_only_clients():
 
 
 def test_without_read_only_mode_a_cut_off_member_serves_nobody():
-    ens = Ensemble(size=3)
+    ens = InMemoryEnsemble(size=3)
     leader = ens.elect()
     lonely = [i for i in ens.members if i != leader.id][0]
     ens.isolate(lonely)

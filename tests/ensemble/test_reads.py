@@ -6,7 +6,7 @@ import pytest
 from coord.protocol import records as R
 from coord.protocol.client_conn import ReplyReceived
 from coord.protocol.codes import OpCode
-from coord.testing.ensemble import Ensemble
+from coord.testing.ensemble import InMemoryEnsemble
 from coord.tree import acl as acls
 
 OPEN = list(acls.OPEN_ACL_UNSAFE)
@@ -15,7 +15,7 @@ OPEN = list(acls.OPEN_ACL_UNSAFE)
 def partitioned_old_leader(**config):
     """An ensemble whose old leader is cut off, with a client on it, after the majority elected
     a new leader and overwrote /x. Returns (ensemble, client on the old leader)."""
-    ens = Ensemble(size=3, **config)
+    ens = InMemoryEnsemble(size=3, **config)
     old = ens.elect()
     writer = ens.connect(old.id)
     writer.send(OpCode.CREATE, R.CreateRequest("/x", b"old", OPEN, 0))

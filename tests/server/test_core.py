@@ -8,7 +8,7 @@ the test declares durable when it chooses, which is how the gate is observed.
 from coord.protocol import records as R
 from coord.protocol.client_conn import Connected, ReplyReceived, WatchNotification
 from coord.protocol.codes import CreateMode, Err, EventType, OpCode
-from coord.testing.ensemble import Ensemble
+from coord.testing.ensemble import InMemoryEnsemble
 from coord.tree import acl as acls
 
 OPEN = list(acls.OPEN_ACL_UNSAFE)
@@ -18,7 +18,7 @@ class World:
     """One standalone member whose disk syncs only when the test says so."""
 
     def __init__(self, **config):
-        self.ensemble = Ensemble(size=1, auto_sync=False, **config)
+        self.ensemble = InMemoryEnsemble(size=1, auto_sync=False, **config)
         self.clients = self.ensemble.clients
         self.clock = self.ensemble.clock
 
