@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from jepsen_like.checker.ephemerals import check_ephemerals
 from jepsen_like.checker.ids import check_sequential_ids
 from jepsen_like.checker.linearizability import Budget, LinearizabilityResult, check_linearizability
 from jepsen_like.checker.locks import check_lock
@@ -20,7 +21,9 @@ from jepsen_like.checker.models import FAILED_CAS_CHOICES, MODELS, Model, ModelE
 from jepsen_like.checker.result import CheckResult
 from jepsen_like.checker.sessions import check_session_guarantees
 from jepsen_like.checker.sets import check_set
+from jepsen_like.checker.watches import check_watches
 from jepsen_like.formats import FORMAT_DEFAULTS, FORMATS, read_history
+from jepsen_like.formats import edn
 from jepsen_like.formats.edn import EdnSyntaxError
 from jepsen_like.history import History, HistoryError
 
@@ -36,6 +39,8 @@ OTHER_CHECKERS = {
     "sequential-ids": check_sequential_ids,
     "lock": check_lock,
     "session-guarantees": check_session_guarantees,
+    "ephemerals": check_ephemerals,
+    "watches": check_watches,
 }
 CHECKERS = ("linearizability", *OTHER_CHECKERS)
 
@@ -60,13 +65,24 @@ class _UsageError(Exception):
 
 
 def _parse_value(text: str) -> Any:
-    """``--initial`` takes JSON (``0``, ``"a"``, ``null``) or EDN's ``nil``; anything else is a string."""
+    """``--initial`` takes JSON (``0``, ``"a"``, ``null``, ``{"x": 0}``) or EDN (``nil``,
+    ``{:x 0 :y 0}``, a map as a user copies it from Knossos); anything else is a plain string.
+    Map keys become plain strings (EDN keywords lose their colon), as registers are named in
+    histories."""
     if text == "nil":
         return None
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError:
-        return text
+        if not text.lstrip().startswith("{"):
+            return text
+        try:
+            value = edn.loads(text)
+        except EdnSyntaxError as problem:
+            raise argparse.ArgumentTypeError(f"not a JSON or EDN map: {problem}") from None
+    if isinstance(value, dict):
+        return {str(key): item for key, item in value.items()}
+    return value
 
 
 def _add_history_arguments(parser: argparse.ArgumentParser) -> None:
@@ -152,6 +168,9 @@ def build_model(args: argparse.Namespace, history: History) -> Model:
     if args.unpartitioned:
         options["partitioned"] = False
     accepted = _MODEL_OPTIONS[name]
+    if isinstance(options.get("initial"), dict) and name != "multi-register":
+        raise _UsageError(f"the {name} model holds one value, so --initial takes one value, not a map "
+                          f"(a map of per-register values is for --model multi-register)")
     for explicit, given in (("initial", args.initial is not None), ("nil_read_is_wildcard", args.nil_read_is_wildcard
                             is not None), ("failed_cas", args.failed_cas is not None),
                             ("partitioned", args.unpartitioned)):

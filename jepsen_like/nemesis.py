@@ -229,8 +229,10 @@ MIXED_FROM = [name for name in _FACTORIES if name != "mixed"]
 NEMESES = ("none", *_FACTORIES)
 
 
-def make_nemesis(name: str) -> Nemesis | None:
-    """The nemesis called ``name``; None for ``none``."""
+def make_nemesis(name: "str | Nemesis") -> Nemesis | None:
+    """The nemesis called ``name`` (or ``name`` itself if it is one); None for ``none``."""
+    if isinstance(name, Nemesis):
+        return name
     if name == "none":
         return None
     if name == "disk":

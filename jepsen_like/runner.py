@@ -44,6 +44,7 @@ from jepsen_like.workloads import Worker, make_workload
 __all__ = ["RunConfig", "RunImpossible", "RunResult", "run"]
 
 VERDICT_EXIT = {"valid": 0, "not valid": 1, "unknown": 2}
+FINAL_PROCESS = 1_000_000  # process ids of the final phase's fresh session, clear of the workers' ids
 
 
 class RunImpossible(RuntimeError):
@@ -55,7 +56,7 @@ class RunConfig:
     system: str = "zookeeper"
     nodes: int = 3
     workload: str = "register"
-    nemesis: str = "none"
+    nemesis: Any = "none"  # a name from nemesis.NEMESES, or a Nemesis object
     time_s: float = 60.0
     concurrency: int = 10
     seed: int | None = None
@@ -69,7 +70,8 @@ class RunConfig:
 
     def default_out(self) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        return Path("jepsen-results") / f"{self.system}-{self.nodes}-{self.workload}-{self.nemesis}-{stamp}-{os.getpid()}"
+        nemesis = getattr(self.nemesis, "name", self.nemesis)
+        return Path("jepsen-results") / f"{self.system}-{self.nodes}-{self.workload}-{nemesis}-{stamp}-{os.getpid()}"
 
 
 @dataclass
@@ -182,7 +184,7 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
         hosts = [m.address for m in ensemble.members]
 
         metadata = {
-            "system": config.system, "nodes": config.nodes, "workload": config.workload, "nemesis": config.nemesis,
+            "system": config.system, "nodes": config.nodes, "workload": config.workload, "nemesis": nemesis.name if nemesis else "none",
             "time_s": config.time_s, "concurrency": config.concurrency, "seed": seed, "network": network_note,
             "ensemble": ensemble.describe(), **workload.metadata,
         }
@@ -215,6 +217,8 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
             ctx = NemesisContext(ensemble, random.Random(rng.randrange(2**31)), log=lambda m: None)
             schedule = Schedule(nemesis, ctx, writer, quiet_s=config.quiet_s, fault_s=config.fault_s)
         started = time.monotonic()
+        progress.show(f"[run    0/{config.time_s:.0f} s] {config.concurrency} clients, nemesis "
+                      f"{metadata['nemesis']}", force=True)
         for thread in threads:
             thread.start()
         if schedule is not None:
@@ -243,7 +247,11 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
                     worker.connect()
                 except Exception:  # noqa: BLE001
                     pass
-        workload.final([w for w in workers if w.client is not None] or workers)
+        fresh = Worker(config.concurrency, hosts, writer, config.concurrency, random.Random(seed + 1))
+        fresh.process = FINAL_PROCESS
+        workers.append(fresh)  # closed with the others, whatever happens
+        fresh.connect()
+        workload.final([w for w in workers[:-1] if w.client is not None] or workers[:-1], fresh)
         for worker in workers:
             worker.close()
         writer.close()
@@ -275,7 +283,7 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
             from jepsen_like.report import render_report
 
             render_report(history, run_dir, check=checks[0], title=f"{config.system} {config.workload} "
-                          f"{config.nemesis}")
+                          f"{metadata['nemesis']}")
         except Exception as problem:  # noqa: BLE001 - the verdict stands without pictures
             log(f"report not rendered: {problem}")
         progress.done()
@@ -308,7 +316,7 @@ def _restore(ensemble: Ensemble) -> None:
 
 def _command_line(config: RunConfig, seed: int) -> str:
     parts = ["python -m jepsen_like run", f"--system {config.system}", f"--nodes {config.nodes}",
-             f"--workload {config.workload}", f"--nemesis {config.nemesis}", f"--time {config.time_s:g}",
+             f"--workload {config.workload}", f"--nemesis {getattr(config.nemesis, 'name', config.nemesis)}", f"--time {config.time_s:g}",
              f"--concurrency {config.concurrency}", f"--seed {seed}"]
     if config.workload == "register":
         parts.append(f"--reads {config.reads}")

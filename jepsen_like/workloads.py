@@ -185,13 +185,14 @@ class Workload:
     def run_worker(self, worker: Worker, stop: threading.Event) -> None:
         raise NotImplementedError
 
-    def final(self, workers: Sequence[Worker]) -> None:
-        """After the run and the last heal: the reads the checkers need."""
+    def final(self, workers: Sequence[Worker], fresh: Worker) -> None:
+        """After the run and the last heal: the reads the checkers need. ``fresh`` is a worker with
+        a new session (and a process id of its own); ``workers`` still hold their sessions."""
 
     def checks(self, events: Sequence[Event]) -> list:
         raise NotImplementedError
 
-    def _retry(self, worker: Worker, f: str, value: Any, run: Callable[[], Any], attempts: int = 10,
+    def _retry(self, worker: Worker, f: str, value: Any, run: Callable[[], Any], attempts: int = 5,
                read_only: bool = True) -> Any:
         for _ in range(attempts):
             outcome, output = worker.call(f, value, run, read_only=read_only)
@@ -272,8 +273,12 @@ class SetWorkload(Workload):
 
     def _read(self, worker: Worker) -> Any:
         path = f"{ROOT}/set"
-        worker.wait(worker.client.sync_async(path))
-        return tuple(sorted(int(name[1:]) for name in worker.wait(worker.client.get_children_async(path))))
+        try:
+            worker.wait(worker.client.sync_async(path))
+            children = worker.wait(worker.client.get_children_async(path))
+        except NoNodeError:
+            return ()  # the set's parent, created before the run, is gone: the set is empty
+        return tuple(sorted(int(name[1:]) for name in children))
 
     def run_worker(self, worker, stop):
         while not stop.is_set():
@@ -286,13 +291,13 @@ class SetWorkload(Workload):
             def add() -> Any:
                 try:
                     worker.wait(worker.client.create_async(f"{ROOT}/set/e{element:09d}", b""))
-                except NodeExistsError:
-                    raise Fail("NodeExists") from None
+                except (NodeExistsError, NoNodeError) as problem:
+                    raise Fail(type(problem).__name__) from None
                 return element
             worker.call("add", element, add)
 
-    def final(self, workers):
-        self._retry(workers[0], "read", None, lambda: self._read(workers[0]))
+    def final(self, workers, fresh):
+        self._retry(fresh, "read", None, lambda: self._read(fresh))
 
     def checks(self, events):
         return [check_set(operations(events)), check_progress(events, ["add", "read"])]
@@ -314,8 +319,8 @@ class SequentialWorkload(Workload):
             worker.call("next-id", None, lambda: int(worker.wait(worker.client.create_async(
                 f"{ROOT}/sequential/id-", b"", sequence=True))[-10:]))
 
-    def final(self, workers):
-        self._retry(workers[0], "read", None, lambda: self._read(workers[0]))
+    def final(self, workers, fresh):
+        self._retry(fresh, "read", None, lambda: self._read(fresh))
 
     def checks(self, events):
         return [check_sequential_ids(operations(events)), check_progress(events, ["next-id", "read"])]
@@ -353,11 +358,10 @@ class LockWorkload(Workload):
         while not stop.is_set():
             self._cycle(worker)
 
-    def final(self, workers):
+    def final(self, workers, fresh):
         # Progress after the heal: one more acquire/release that must succeed (bounded retries).
-        worker = workers[0]
         for _ in range(5):
-            if self._cycle(worker) == "ok":
+            if self._cycle(fresh) == "ok":
                 return
             time.sleep(0.5)
 
@@ -408,7 +412,8 @@ class EphemeralWorkload(Workload):
                 worker.connect()
                 session = worker.session
 
-    def final(self, workers):
+    def final(self, workers, fresh):
+        # The workers' own sessions stay open: closing them now would empty the read.
         for worker in workers:
             self._note_lost(worker, worker.session)
         self._retry(workers[0], "read", None, lambda: self._read(workers[0]))
@@ -477,7 +482,7 @@ class WatchesWorkload(Workload):
             time.sleep(0.2)
             callback(_REARM)
 
-    def final(self, workers):
+    def final(self, workers, fresh):
         writer = workers[0]
 
         def read() -> Any:
