@@ -43,7 +43,13 @@ def check_ephemerals(operations: Iterable[Operation]) -> CheckResult:
                 closed_at[op.value] = min(closed_at.get(op.value, op.return_index), op.return_index)
     problems: list[str] = []
     outlived = lost = 0
-    for read in reads:
+    # One sweep over reads in call order. ``expected`` holds, per session, the nodes whose create
+    # was acknowledged before the current read was invoked; a session whose close was invoked
+    # before the current read's *call* can never be expected again and is dropped.
+    pending = sorted(creates, key=lambda op: op.return_index)
+    next_create = 0
+    expected: dict[Any, dict[Any, Operation]] = {}
+    for read in sorted(reads, key=lambda op: op.call_index):
         seen = frozenset(read.output)
         for node in seen:
             session = owner.get(node)
@@ -51,17 +57,24 @@ def check_ephemerals(operations: Iterable[Operation]) -> CheckResult:
                 outlived += 1
                 problems.append(f"outlived: read op {read.id} (events {read.call_index}..{read.return_index}) shows "
                                 f"{node!r}, though its session {session} was closed at event {closed_at[session]}")
-        for create in creates:
-            session = create.get("session")
-            if session in lost_sessions or create.return_index > read.call_index:
+        while next_create < len(pending) and pending[next_create].return_index < read.call_index:
+            create = pending[next_create]
+            next_create += 1
+            if create.get("session") not in lost_sessions:
+                expected.setdefault(create.get("session"), {})[create.value] = create
+        for session in list(expected):
+            closing = close_invoked.get(session)
+            if closing is not None and closing < read.call_index:
+                del expected[session]
                 continue
-            if session in close_invoked and close_invoked[session] < read.return_index:
+            if closing is not None and closing < read.return_index:
                 continue
-            if create.value not in seen:
-                lost += 1
-                problems.append(f"lost: {create.value!r} was created (op {create.id}, acknowledged at event "
-                                f"{create.return_index}) by live session {session}, but read op {read.id} "
-                                f"(events {read.call_index}..{read.return_index}) does not show it")
+            for node, create in expected[session].items():
+                if node not in seen:
+                    lost += 1
+                    problems.append(f"lost: {node!r} was created (op {create.id}, acknowledged at event "
+                                    f"{create.return_index}) by live session {session}, but read op {read.id} "
+                                    f"(events {read.call_index}..{read.return_index}) does not show it")
     counts = {"creates": len(creates), "reads": len(reads), "sessions closed": len(closed_at),
               "sessions lost": len(lost_sessions), "outlived": outlived, "lost": lost}
     bad = outlived or lost
