@@ -273,6 +273,7 @@ def _run_config(args: argparse.Namespace, **overrides: Any):
 
 
 def _run_command(args: argparse.Namespace) -> int:
+    from jepsen_like.cluster import ServerStartError
     from jepsen_like.runner import RunImpossible, run
 
     if args.concurrency < 1 or args.time <= 0:
@@ -285,6 +286,13 @@ def _run_command(args: argparse.Namespace) -> int:
     except RunImpossible as problem:
         print(f"python -m jepsen_like run: cannot run: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    except ServerStartError as problem:
+        # Nothing was checked, so no verdict: "unknown".
+        print(f"python -m jepsen_like run: the ensemble did not start: {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("python -m jepsen_like run: interrupted; everything it started has been stopped", file=sys.stderr)
+        return 130
     print((result.run_dir / "verdicts.txt").read_text(), end="")
     print(f"results in {result.run_dir}")
     return result.exit_code

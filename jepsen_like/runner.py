@@ -331,6 +331,10 @@ def _verdicts_text(record: dict[str, Any], checks: list) -> str:
         lines.append(f"client errors: {record['client_errors']}")
     if record["nemesis_errors"]:
         lines.append(f"nemesis errors: {record['nemesis_errors']}")
+    if record.get("reads") == "local":
+        lines.append("reads: local (plain getData on whichever member the client is connected to). ZooKeeper "
+                     "promises these sequential consistency, not linearizability: stale reads are expected, and "
+                     "the linearizability checker reports them.")
     for check in checks:
         lines.append("")
         lines.append(check.render())

@@ -224,3 +224,18 @@ def test_ensemble_api_against_zookeeper_on_loopback(tmp_path):
     finally:
         ensemble.stop_all()
     assert not any(ensemble.running(name) for name in ensemble.names)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_quick_suite_table(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "jepsen_like", "run", "--suite", "quick", "--system", "coord",
+                           "--nodes", "1", "--time", "1.5", "--concurrency", "3", "--seed", "5",
+                           "--out", str(tmp_path / "quick")], cwd=ROOT, capture_output=True, text=True, timeout=880)
+    assert done.returncode == 0, done.stdout + done.stderr
+    table = done.stdout.splitlines()
+    assert table[0].split()[:3] == ["workload", "nemesis", "verdict"]
+    rows = [line.split() for line in table[1:]]
+    assert len(rows) == len(WORKLOADS) * len(NEMESES)
+    assert {row[2] for row in rows} <= {"valid", "skipped"}
+    assert any(row[1] == "kill" and row[2] == "valid" for row in rows)
