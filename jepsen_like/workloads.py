@@ -63,7 +63,8 @@ class _CloseResponseSeen(logging.Handler):
         self.seen = threading.Event()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "close response" in record.getMessage():
+        # The raw format string, not getMessage(): formatting every request kazoo logs would cost.
+        if "close response" in str(record.msg):
             self.seen.set()
 
 
@@ -89,9 +90,9 @@ class Worker:
     def connect(self, timeout_s: float = 30.0) -> KazooClient:
         rotation = self.index % len(self.hosts)
         hosts = ",".join([*self.hosts[rotation:], *self.hosts[:rotation]])
-        logger = logging.getLogger(f"jepsen_like.worker{self.index}.{id(self)}.{time.monotonic_ns()}")
-        logger.propagate = False
-        logger.setLevel(_BLATHER)
+        # A logger of its own, outside logging's registry (so reconnects do not accumulate loggers)
+        # and with no parent (so kazoo's chatter goes nowhere else).
+        logger = logging.Logger(f"jepsen_like.worker{self.index}", level=_BLATHER)
         self._close_seen = _CloseResponseSeen()
         logger.addHandler(self._close_seen)
         client = KazooClient(hosts=hosts, timeout=self.session_timeout_s, randomize_hosts=False, logger=logger,
@@ -133,8 +134,10 @@ class Worker:
     # -- operations -----------------------------------------------------------------------------
     def call(self, f: str, value: Any, run: Callable[[], Any], *, key: Any = None, read_only: bool = False,
              fields: dict[str, Any] | None = None) -> tuple[str, Any]:
-        """Record and run one operation. ``run`` returns the output, or ``(output, extra_fields)``
-        when it returns a :class:`_WithFields`; raises :class:`Fail` for a definite failure."""
+        """Record and run one operation; returns (outcome, output). ``run`` returns the output (or a
+        :class:`_WithFields` to add fields such as ``mzxid`` to the completion) and raises
+        :class:`Fail` for a definite failure; any other exception makes the outcome unknown, except
+        for ``read_only`` operations, which have no effect to be unsure about and fail."""
         extra = dict(fields or {})
         if key is not None:
             extra["key"] = key
