@@ -161,7 +161,8 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
             if config.network == "netns" or (config.network == "auto" and reason is None):
                 if reason is not None:
                     raise RunImpossible(f"network namespaces unavailable: {reason}")
-                network = Network([f"n{i}" for i in range(1, config.nodes + 1)]).create()
+                network = Network([f"n{i}" for i in range(1, config.nodes + 1)])
+                network.create()  # assigned first: a half-built network is destroyed in finally
                 network_note = f"network namespaces on bridge {network.bridge} ({network.subnet})"
                 if not network.delay_available:
                     network_note += "; no netem in this kernel, so flaky links lose packets but are not delayed"
