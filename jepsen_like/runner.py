@@ -39,7 +39,6 @@ from jepsen_like.cluster import Ensemble, EnsembleUnavailable
 from jepsen_like.history import HistoryWriter, read_jsonl
 from jepsen_like.nemesis import NemesisContext, NemesisUnavailable, Schedule, make_nemesis
 from jepsen_like.netns import Network, network_unavailable_reason, sweep_leftovers
-from jepsen_like.workloads import Worker, make_workload
 
 __all__ = ["RunConfig", "RunImpossible", "RunResult", "run"]
 
@@ -137,6 +136,9 @@ def _raise_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
 
 
 def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResult:
+    # Imported here so `python -m jepsen_like check|report` never needs the client library.
+    from jepsen_like.workloads import Worker, make_workload
+
     log = log or (lambda message: print(message, file=sys.stderr))
     seed = config.seed if config.seed is not None else random.randrange(2**31)
     rng = random.Random(seed)
@@ -150,7 +152,7 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
     network: Network | None = None
     ensemble: Ensemble | None = None
     writer: HistoryWriter | None = None
-    workers: list[Worker] = []
+    workers: list = []
     try:
         for leftover in sweep_leftovers():
             log(f"removed leftover {leftover}")
@@ -201,7 +203,7 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
         for worker in workers:
             worker.connect()
 
-        def body(worker: Worker) -> None:
+        def body(worker) -> None:
             while not stop.is_set():
                 try:
                     if worker.client is None:
