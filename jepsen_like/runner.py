@@ -95,8 +95,13 @@ def _verdict_of(result: LinearizabilityResult | CheckResult) -> str:
 
 def _check_record(result: LinearizabilityResult | CheckResult) -> dict[str, Any]:
     if isinstance(result, LinearizabilityResult):
+        summary = result.render().splitlines()[1]
+        if result.counterexample is not None:
+            failing = result.counterexample.failing_op
+            summary = (f"nothing explains {result.model.describe_op(failing)} on key {failing.key!r} (op {failing.id}, "
+                       f"process {failing.process}, events {failing.call_index}..{failing.return_index}); {summary}")
         return {"checker": "linearizability", "verdict": _verdict_of(result), "raw_verdict": result.verdict,
-                "summary": result.render().splitlines()[1], "reason": result.reason,
+                "summary": summary, "reason": result.reason,
                 "counts": {"operations": result.operations_checked, "partitions": result.partitions_total},
                 "counterexample": result.counterexample.render(result.model) if result.counterexample else None}
     return {"checker": result.checker, "verdict": result.verdict, "summary": result.summary, "counts": result.counts,
