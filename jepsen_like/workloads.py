@@ -473,9 +473,13 @@ class WatchesWorkload(Workload):
             self._arm(worker, callback, "rearm" if item is _REARM else "notify")
 
     def _arm(self, worker: Worker, callback: Callable[[Any], None], f: str) -> None:
-        """Read the node and leave a watch. ``notify`` reads follow a watch event and are checked
-        for order; ``arm``/``rearm`` reads (start, retries, new sessions) only re-establish it."""
+        """Read the node (synced) and leave a watch. ``notify`` reads follow a watch event and are
+        checked for order; ``arm``/``rearm`` reads (start, retries, new sessions) only re-establish
+        it. The sync matters: a notification does not advance the client's last zxid, so after a
+        reconnect to a lagging member a plain read can still return the value from before the
+        change that was notified, which would look like the same notification twice."""
         def read() -> Any:
+            worker.wait(worker.client.sync_async(self.path))
             data, stat = worker.wait(worker.client.get_async(self.path, watch=callback))
             return (_int(data), stat.mzxid)
         outcome, output = worker.call(f, None, read, read_only=True)

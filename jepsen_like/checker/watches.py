@@ -2,8 +2,9 @@
 invented, and catches up with the final value.
 
 Operations (the ``watches`` workload writes them): ``write`` with the value written (one writer,
-values increasing); ``notify`` by a watcher, ok with ``[value, mzxid]`` read right after a watch
-fired (ZooKeeper watches are one-shot, so a watcher may legitimately skip values); ``final-read``
+values increasing); ``notify`` by a watcher, ok with ``[value, mzxid]`` read (after a ``sync``)
+right after a watch fired (ZooKeeper watches are one-shot, so a watcher may legitimately skip
+values, but a synced read after a notification is newer than the read that set the watch); ``final-read``
 ok with ``[value, mzxid]``, a synced read after the run; ``caught-up`` by a watcher after the run,
 ok with the last ``[value, mzxid]`` it was notified of.
 
