@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from kazoo.client import KazooClient, KazooState
+from kazoo.protocol.states import EventType
 from kazoo.exceptions import BadVersionError, LockTimeout, NodeExistsError, NoNodeError
 from kazoo.recipe.lock import Lock
 
@@ -470,14 +471,17 @@ class WatchesWorkload(Workload):
                 item = fired.get(timeout=0.5)
             except queue.Empty:
                 continue
-            self._arm(worker, callback, "rearm" if item is _REARM else "notify")
+            # kazoo fires every watcher with a NONE event when the connection drops (and forgets
+            # them): that is no change to the node, only a reason to set the watch again.
+            changed = item is not _REARM and getattr(item, "type", None) != EventType.NONE
+            self._arm(worker, callback, "notify" if changed else "rearm")
 
     def _arm(self, worker: Worker, callback: Callable[[Any], None], f: str) -> None:
         """Read the node (synced) and leave a watch. ``notify`` reads follow a watch event and are
         checked for order; ``arm``/``rearm`` reads (start, retries, new sessions) only re-establish
-        it. The sync matters: a notification does not advance the client's last zxid, so after a
-        reconnect to a lagging member a plain read can still return the value from before the
-        change that was notified, which would look like the same notification twice."""
+        it. The sync matters: a notification does not advance the client's last zxid, so if the
+        connection moves to a lagging member between the event and the read, a plain read could
+        return the value from before the notified change."""
         def read() -> Any:
             worker.wait(worker.client.sync_async(self.path))
             data, stat = worker.wait(worker.client.get_async(self.path, watch=callback))
