@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from kazoo.client import KazooClient, KazooState
-from kazoo.protocol.states import EventType
 from kazoo.exceptions import BadVersionError, LockTimeout, NodeExistsError, NoNodeError
+from kazoo.protocol.states import EventType
 from kazoo.recipe.lock import Lock
 
 from jepsen_like.checker.ephemerals import check_ephemerals
