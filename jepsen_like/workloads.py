@@ -494,21 +494,37 @@ class WatchesWorkload(Workload):
             callback(_REARM)
 
     def final(self, workers, fresh):
-        writer = workers[0]
+        # The watcher loops have stopped, and a fault near the end may have dropped their watches
+        # (kazoo forgets them with the connection). So: every watcher sets its watch again, the
+        # writer writes once more after the heal, and each watcher must be notified of it.
+        writer, watchers = workers[0], workers[1:]
+        fired = {watcher.index: queue.Queue() for watcher in watchers}
+        for watcher in watchers:
+            self._arm(watcher, fired[watcher.index].put, "rearm")
+        value = next(self._values)
+        self._retry(writer, "write", value, lambda: writer.wait(writer.client.set_async(
+            self.path, str(value).encode())) and value, read_only=False)
 
         def read() -> Any:
             writer.wait(writer.client.sync_async(self.path))
             data, stat = writer.wait(writer.client.get_async(self.path))
             return (_int(data), stat.mzxid)
         final = self._retry(writer, "final-read", None, read)
-        # Give the watchers a bounded moment to hear the last change, then ask where each got to.
         deadline = time.monotonic() + 10.0
-        while final is not None and time.monotonic() < deadline:
-            if all(self.last_seen.get(w.index, (None,))[0] == final[0] for w in workers[1:]):
-                break
-            time.sleep(0.2)
-        for worker in workers[1:]:
-            worker.call("caught-up", None, lambda: self.last_seen.get(worker.index), read_only=True)
+        for watcher in watchers:
+            events = fired[watcher.index]
+            while final is not None and self.last_seen.get(watcher.index, (None,))[0] != final[0]:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = events.get(timeout=remaining)
+                except queue.Empty:
+                    break
+                changed = item is not _REARM and getattr(item, "type", None) != EventType.NONE
+                self._arm(watcher, events.put, "notify" if changed else "rearm")
+        for watcher in watchers:
+            watcher.call("caught-up", None, lambda: self.last_seen.get(watcher.index), read_only=True)
 
     def checks(self, events):
         return [check_watches(operations(events)), check_progress(events, ["write"])]
