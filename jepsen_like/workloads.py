@@ -258,10 +258,24 @@ class RegisterWorkload(Workload):
                     return (expected, new)
                 worker.call("cas", (expected, new), cas, key=key)
 
+    def final(self, workers, fresh):
+        # A synced read of every key after the heal: progress, and one more constraint to check.
+        for key in self.keys:
+            path = self.path(key)
+
+            def read() -> Any:
+                fresh.wait(fresh.client.sync_async(path))
+                data, stat = fresh.wait(fresh.client.get_async(path))
+                return _WithFields(_int(data), {"mzxid": stat.mzxid})
+            for _ in range(5):
+                if fresh.call("read", None, read, key=key, read_only=True)[0] == "ok":
+                    break
+                time.sleep(0.5)
+
     def checks(self, events):
         budget = Budget(time_s=float(self.options.get("check_time_s", 60)))
         result = check_linearizability(operations(events), RegisterModel(initial=0), budget)
-        return [result]
+        return [result, check_progress(events, ["read", "write", "cas"])]
 
 
 class SetWorkload(Workload):
