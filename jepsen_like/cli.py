@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from jepsen_like.checker.ephemerals import check_ephemerals
 from jepsen_like.checker.ids import check_sequential_ids
 from jepsen_like.checker.linearizability import Budget, LinearizabilityResult, check_linearizability
 from jepsen_like.checker.locks import check_lock
@@ -20,9 +21,15 @@ from jepsen_like.checker.models import FAILED_CAS_CHOICES, MODELS, Model, ModelE
 from jepsen_like.checker.result import CheckResult
 from jepsen_like.checker.sessions import check_session_guarantees
 from jepsen_like.checker.sets import check_set
+from jepsen_like.checker.watches import check_watches
 from jepsen_like.formats import FORMAT_DEFAULTS, FORMATS, read_history
+from jepsen_like.formats import edn
 from jepsen_like.formats.edn import EdnSyntaxError
 from jepsen_like.history import History, HistoryError
+
+WORKLOAD_NAMES = ("register", "lock", "sequential", "ephemeral", "watches", "set")
+NEMESIS_NAMES = ("none", "kill", "kill-leader", "pause", "pause-leader", "partition-one", "partition-leader",
+                 "partition-majority", "partition-bridge", "partition-ring", "flaky", "disk", "mixed")
 
 EXIT_USAGE = 64
 EXIT_DATA_ERROR = 65
@@ -32,6 +39,8 @@ OTHER_CHECKERS = {
     "sequential-ids": check_sequential_ids,
     "lock": check_lock,
     "session-guarantees": check_session_guarantees,
+    "ephemerals": check_ephemerals,
+    "watches": check_watches,
 }
 CHECKERS = ("linearizability", *OTHER_CHECKERS)
 
@@ -56,13 +65,24 @@ class _UsageError(Exception):
 
 
 def _parse_value(text: str) -> Any:
-    """``--initial`` takes JSON (``0``, ``"a"``, ``null``) or EDN's ``nil``; anything else is a string."""
+    """``--initial`` takes JSON (``0``, ``"a"``, ``null``, ``{"x": 0}``) or EDN (``nil``,
+    ``{:x 0 :y 0}``, a map as a user copies it from Knossos); anything else is a plain string.
+    Map keys become plain strings (EDN keywords lose their colon), as registers are named in
+    histories."""
     if text == "nil":
         return None
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError:
-        return text
+        if not text.lstrip().startswith("{"):
+            return text
+        try:
+            value = edn.loads(text)
+        except EdnSyntaxError as problem:
+            raise argparse.ArgumentTypeError(f"not a JSON or EDN map: {problem}") from None
+    if isinstance(value, dict):
+        return {str(key): item for key, item in value.items()}
+    return value
 
 
 def _add_history_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +125,27 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_history_arguments(report)
     _add_checker_arguments(report)
     report.add_argument("--title", help="page title (default: the history's file name)")
+
+    from jepsen_like.runner import RunConfig
+
+    defaults = RunConfig()
+    run = commands.add_parser("run", help="run a workload against a real ensemble under a nemesis; exits 0/1/2")
+    run.add_argument("--system", choices=("coord", "zookeeper"), default=defaults.system)
+    run.add_argument("--nodes", type=int, choices=(1, 3, 5), default=defaults.nodes)
+    run.add_argument("--workload", choices=WORKLOAD_NAMES, default=defaults.workload)
+    run.add_argument("--nemesis", choices=NEMESIS_NAMES, default=defaults.nemesis)
+    run.add_argument("--time", type=float, default=defaults.time_s, metavar="S", help="seconds of workload")
+    run.add_argument("--concurrency", type=int, default=defaults.concurrency, metavar="C", help="client sessions")
+    run.add_argument("--seed", type=int, help="random seed (default: random, printed and saved)")
+    run.add_argument("--out", type=Path, metavar="RUN_DIR", help="results folder (default under jepsen-results/)")
+    run.add_argument("--reads", choices=("sync", "local"), default=defaults.reads,
+                     help="register reads: sync then read (default), or plain local reads (may be stale)")
+    run.add_argument("--quiet", type=float, default=defaults.quiet_s, metavar="S", help="seconds between faults")
+    run.add_argument("--fault", type=float, default=defaults.fault_s, metavar="S", help="seconds each fault lasts")
+    run.add_argument("--network", choices=("auto", "netns", "loopback"), default=defaults.network,
+                     help="auto: namespaces when root and more than one member")
+    run.add_argument("--suite", choices=("quick",), help="quick: a short run of every workload x nemesis, as a table")
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress line")
     return parser
 
 
@@ -127,6 +168,9 @@ def build_model(args: argparse.Namespace, history: History) -> Model:
     if args.unpartitioned:
         options["partitioned"] = False
     accepted = _MODEL_OPTIONS[name]
+    if isinstance(options.get("initial"), dict) and name != "multi-register":
+        raise _UsageError(f"the {name} model holds one value, so --initial takes one value, not a map "
+                          f"(a map of per-register values is for --model multi-register)")
     for explicit, given in (("initial", args.initial is not None), ("nil_read_is_wildcard", args.nil_read_is_wildcard
                             is not None), ("failed_cas", args.failed_cas is not None),
                             ("partitioned", args.unpartitioned)):
@@ -183,6 +227,8 @@ def _load(args: argparse.Namespace, path: Path) -> History:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    if args.command == "run":
+        return _run_command(args)
     try:
         if args.command == "check":
             history = _load(args, args.file)
@@ -214,3 +260,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, IsADirectoryError, PermissionError) as problem:
         print(f"python -m jepsen_like: {problem}", file=sys.stderr)
         return EXIT_DATA_ERROR
+
+
+def _run_config(args: argparse.Namespace, **overrides: Any):
+    from jepsen_like.runner import RunConfig
+
+    settings = dict(system=args.system, nodes=args.nodes, workload=args.workload, nemesis=args.nemesis,
+                    time_s=args.time, concurrency=args.concurrency, seed=args.seed, out=args.out, reads=args.reads,
+                    quiet_s=args.quiet, fault_s=args.fault, network=args.network, progress=args.progress)
+    settings.update(overrides)
+    return RunConfig(**settings)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    from jepsen_like.cluster import ServerStartError
+    from jepsen_like.runner import RunImpossible, run
+
+    if args.concurrency < 1 or args.time <= 0:
+        print("python -m jepsen_like run: error: --concurrency and --time must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    if args.suite == "quick":
+        return _quick_suite(args)
+    try:
+        result = run(_run_config(args))
+    except RunImpossible as problem:
+        print(f"python -m jepsen_like run: cannot run: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except ServerStartError as problem:
+        # Nothing was checked, so no verdict: "unknown".
+        print(f"python -m jepsen_like run: the ensemble did not start: {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("python -m jepsen_like run: interrupted; everything it started has been stopped", file=sys.stderr)
+        return 130
+    print((result.run_dir / "verdicts.txt").read_text(), end="")
+    print(f"results in {result.run_dir}")
+    return result.exit_code
+
+
+def _quick_suite(args: argparse.Namespace) -> int:
+    """Every workload x nemesis, short, each in its own folder under --out; a table at the end."""
+    from jepsen_like.runner import RunImpossible, run
+
+    base = args.out or Path("jepsen-results") / f"quick-{args.system}-{args.nodes}"
+    rows = []
+    worst = 0
+    for workload in WORKLOAD_NAMES:
+        for nemesis in NEMESIS_NAMES:
+            config = _run_config(args, workload=workload, nemesis=nemesis, out=base / f"{workload}-{nemesis}",
+                                 time_s=min(args.time, 15.0), quiet_s=min(args.quiet, 2.0),
+                                 fault_s=min(args.fault, 3.0), progress=False)
+            try:
+                result = run(config)
+            except RunImpossible as problem:
+                rows.append((workload, nemesis, "skipped", "", str(problem)[:60]))
+                continue
+            worst = max(worst, result.exit_code)
+            rows.append((workload, nemesis, result.verdict, str(result.counts.get("operations", 0)),
+                         "; ".join(c.render().splitlines()[1][:60] for c in result.checks[:1])))
+            print(f"{workload:<11} {nemesis:<19} {result.verdict}", file=sys.stderr)
+    print(f"{'workload':<11} {'nemesis':<19} {'verdict':<10} {'ops':>6}  notes")
+    for workload, nemesis, verdict, ops, note in rows:
+        print(f"{workload:<11} {nemesis:<19} {verdict:<10} {ops:>6}  {note}")
+    return worst

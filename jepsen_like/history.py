@@ -364,6 +364,10 @@ class HistoryWriter:
             if not self._stream.closed:
                 self._stream.close()
 
+    @property
+    def events_written(self) -> int:
+        return self._next_index
+
     def invoke(self, process: int, f: str, value: Any = None, **fields: Any) -> Event:
         return self._client_event("invoke", process, f, value, fields)
 

@@ -9,6 +9,9 @@ Operations: ``f`` (default ``"next-id"``) whose ok result is an int id.
 * *None lost* (``contiguous=True``): every id between the smallest and largest seen was returned,
   except as many as there are operations with unknown outcome, each of which may have taken an id
   nobody heard about. A failed operation took none.
+* *Acknowledged, not lost* (when the history has a successful ``read`` whose result is the ids
+  present, e.g. the children of the sequential parent): every id acknowledged before the last
+  such read was invoked is in it.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from jepsen_like.history import Operation
 __all__ = ["check_sequential_ids"]
 
 
-def check_sequential_ids(operations: Iterable[Operation], f: str = "next-id", contiguous: bool = True) -> CheckResult:
+def check_sequential_ids(operations: Iterable[Operation], f: str = "next-id", contiguous: bool = True,
+                         read_f: str = "read") -> CheckResult:
+    operations = list(operations)
     ops = [op for op in operations if op.f == f]
+    reads = [op for op in operations if op.f == read_f and op.outcome == "ok"]
     done = [op for op in ops if op.outcome == "ok"]
     unknown = sum(1 for op in ops if op.outcome == "unknown")
     for op in done:
@@ -68,9 +74,20 @@ def check_sequential_ids(operations: Iterable[Operation], f: str = "next-id", co
         problems.append(f"lost: {gaps} ids between {ids[0]} and {ids[-1]} were never returned "
                         f"({missing[:10]}{'...' if len(missing) > 10 else ''}) but only {unknown} operations "
                         f"have an unknown outcome that could have taken them")
+    vanished = 0
+    if reads:
+        final = max(reads, key=lambda op: op.return_index)
+        present = frozenset(final.output)
+        for op in done:
+            if op.return_index < final.call_index and op.output not in present:
+                vanished += 1
+                problems.append(f"acknowledged but gone: id {op.output} (op {op.id}, acknowledged at event "
+                                f"{op.return_index}) is not in the final read (op {final.id})")
     counts = {"attempts": len(ops), "ok": len(done), "unknown outcome": unknown, "duplicates": duplicates,
-              "not increasing": out_of_order, "gaps": gaps, "unexplained gaps": unexplained_gaps}
-    bad = duplicates or out_of_order or unexplained_gaps
-    summary = (f"{duplicates} duplicates, {out_of_order} out of order, {unexplained_gaps} lost" if bad
+              "not increasing": out_of_order, "gaps": gaps, "unexplained gaps": unexplained_gaps,
+              "acknowledged but gone": vanished}
+    bad = duplicates or out_of_order or unexplained_gaps or vanished
+    summary = (f"{duplicates} duplicates, {out_of_order} out of order, {unexplained_gaps} lost, "
+               f"{vanished} acknowledged but gone" if bad
                else f"{len(done)} ids unique and increasing, ids {ids[0]}..{ids[-1]}")
     return CheckResult("sequential-ids", NOT_VALID if bad else VALID, summary, counts, problems)

@@ -270,7 +270,9 @@ class KvModel(Model):
 
 class MultiRegisterModel(Model):
     """Named registers changed by transactions: ``txn [[read k v] [write k v] ...]``, micro-ops
-    applied in order, all or nothing. Every register starts at ``initial`` (Knossos: 0). A completed
+    applied in order, all or nothing. Every register starts at ``initial`` (Knossos: 0), or, when
+    ``initial`` is a map (``{"x": 0, "y": 0}``, Knossos's ``{:x 0 :y 0}``), at its own value there
+    (registers the map leaves out start at nil). A completed
     transaction is checked against its completion's value (where reads carry what they saw); an
     unknown one against its invocation, whose reads are then wildcards. The state is a frozenset of
     (register, value) pairs for the registers written so far."""
@@ -279,11 +281,20 @@ class MultiRegisterModel(Model):
     operations = frozenset({"txn"})
 
     def __init__(self, initial: Any = None, nil_read_is_wildcard: bool = False) -> None:
-        self.initial = _freeze(initial)
+        if isinstance(initial, Mapping):
+            self.initial_by_register = {register: _freeze(value) for register, value in initial.items()}
+            self.initial = None
+        else:
+            self.initial_by_register = {}
+            self.initial = _freeze(initial)
         self.nil_read_is_wildcard = nil_read_is_wildcard
 
+    def _start(self, register: Any) -> Any:
+        return self.initial_by_register.get(register, self.initial)
+
     def __repr__(self) -> str:
-        return f"MultiRegisterModel(initial={self.initial!r}, nil_read_is_wildcard={self.nil_read_is_wildcard})"
+        initial = self.initial_by_register or self.initial
+        return f"MultiRegisterModel(initial={initial!r}, nil_read_is_wildcard={self.nil_read_is_wildcard})"
 
     def initial_state(self) -> Any:
         return frozenset()
@@ -312,7 +323,7 @@ class MultiRegisterModel(Model):
             if f == "read":
                 if value is None and wildcard_reads:
                     continue
-                if registers.get(register, self.initial) != value:
+                if registers.get(register, self._start(register)) != value:
                     return ILLEGAL
             else:
                 registers[register] = value
@@ -320,6 +331,9 @@ class MultiRegisterModel(Model):
         return frozenset(registers.items()) if changed else state
 
     def describe_state(self, state: Any) -> str:
+        if self.initial_by_register:
+            unwritten = {r: v for r, v in self.initial_by_register.items() if r not in dict(state)}
+            return _show(state) + (f" (unwritten: {unwritten})" if unwritten else "")
         return _show(state) + (f" (others {_show(self.initial)})" if self.initial is not None else "")
 
 

@@ -1,0 +1,349 @@
+"""One run: start an ensemble, drive a workload against it while a nemesis breaks it, heal, check.
+
+Theory of operation
+-------------------
+:func:`run` does, in order, with everything it starts stopped in ``finally`` (and SIGTERM turned
+into the same unwinding as Ctrl-C, so an interrupted run leaves no process, namespace or bridge):
+
+1. sweep leftovers of earlier interrupted runs; build the network (namespaces when root and more
+   than one member; otherwise members on 127.0.0.1 and network nemeses refused with a reason);
+2. start the ensemble and wait until it is healthy (one leader, every member serving);
+3. connect ``concurrency`` workers, run the workload for ``time_s`` while the nemesis schedule
+   injects and heals faults, all recorded in ``history.jsonl``;
+4. heal everything (network rules flushed, paused members continued, killed ones restarted), wait
+   for health, let the workload do its final reads;
+5. run the workload's checkers; write ``results.json`` and ``verdicts.txt``, and the part-1 report
+   (``summary.txt``, timeline, latency and throughput plots with nemesis bands).
+
+The run's verdict is ``not valid`` if any checker says so, else ``unknown`` if any says that, else
+``valid``; exit codes 1, 2, 0. A run that could not happen at all (no ensemble of this system and
+size here, a nemesis that cannot act) raises :class:`RunImpossible` with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from jepsen_like.checker.linearizability import LinearizabilityResult
+from jepsen_like.checker.result import CheckResult
+from jepsen_like.cluster import Ensemble, EnsembleUnavailable
+from jepsen_like.history import HistoryWriter, read_jsonl
+from jepsen_like.nemesis import NemesisContext, NemesisUnavailable, Schedule, make_nemesis
+from jepsen_like.netns import Network, network_unavailable_reason, sweep_leftovers
+
+__all__ = ["RunConfig", "RunImpossible", "RunResult", "run"]
+
+VERDICT_EXIT = {"valid": 0, "not valid": 1, "unknown": 2}
+FINAL_PROCESS = 1_000_000  # process ids of the final phase's fresh session, clear of the workers' ids
+
+
+class RunImpossible(RuntimeError):
+    """The run cannot take place here; the message says why."""
+
+
+@dataclass
+class RunConfig:
+    system: str = "zookeeper"
+    nodes: int = 3
+    workload: str = "register"
+    nemesis: Any = "none"  # a name from nemesis.NEMESES, or a Nemesis object
+    time_s: float = 60.0
+    concurrency: int = 10
+    seed: int | None = None
+    out: Path | None = None
+    reads: str = "sync"
+    quiet_s: float = 3.0
+    fault_s: float = 5.0
+    network: str = "auto"  # auto | netns | loopback
+    progress: bool = True
+    check_time_s: float = 60.0
+
+    def default_out(self) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        nemesis = getattr(self.nemesis, "name", self.nemesis)
+        return Path("jepsen-results") / f"{self.system}-{self.nodes}-{self.workload}-{nemesis}-{stamp}-{os.getpid()}"
+
+
+@dataclass
+class RunResult:
+    verdict: str
+    run_dir: Path
+    checks: list = field(default_factory=list)
+    counts: dict[str, Any] = field(default_factory=dict)
+    network: str = ""
+    faults: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return VERDICT_EXIT[self.verdict]
+
+
+def _verdict_of(result: LinearizabilityResult | CheckResult) -> str:
+    if isinstance(result, LinearizabilityResult):
+        return {"linearizable": "valid", "not linearizable": "not valid"}.get(result.verdict, "unknown")
+    return result.verdict
+
+
+def _check_record(result: LinearizabilityResult | CheckResult) -> dict[str, Any]:
+    if isinstance(result, LinearizabilityResult):
+        summary = result.render().splitlines()[1]
+        if result.counterexample is not None:
+            failing = result.counterexample.failing_op
+            summary = (f"nothing explains {result.model.describe_op(failing)} on key {failing.key!r} (op {failing.id}, "
+                       f"process {failing.process}, events {failing.call_index}..{failing.return_index}); {summary}")
+        return {"checker": "linearizability", "verdict": _verdict_of(result), "raw_verdict": result.verdict,
+                "summary": summary, "reason": result.reason,
+                "counts": {"operations": result.operations_checked, "partitions": result.partitions_total},
+                "counterexample": result.counterexample.render(result.model) if result.counterexample else None}
+    return {"checker": result.checker, "verdict": result.verdict, "summary": result.summary, "counts": result.counts,
+            "problems": result.problems[:50]}
+
+
+class _Progress:
+    """One status line (phase, ops done, current fault), rewritten in place on a terminal."""
+
+    def __init__(self, enabled: bool, stream=sys.stderr):
+        self.enabled = enabled
+        self.stream = stream
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self._last = 0.0
+
+    def show(self, text: str, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < (1.0 if self.tty else 5.0):
+            return
+        self._last = now
+        if self.tty:
+            self.stream.write("\r\033[K" + text[:160])
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _raise_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResult:
+    # Imported here so `python -m jepsen_like check|report` never needs the client library.
+    from jepsen_like.workloads import Worker, make_workload
+
+    log = log or (lambda message: print(message, file=sys.stderr))
+    seed = config.seed if config.seed is not None else random.randrange(2**31)
+    rng = random.Random(seed)
+    run_dir = Path(config.out or config.default_out()).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    progress = _Progress(config.progress)
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+        previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    network: Network | None = None
+    ensemble: Ensemble | None = None
+    writer: HistoryWriter | None = None
+    workers: list = []
+    try:
+        for leftover in sweep_leftovers():
+            log(f"removed leftover {leftover}")
+        nemesis = make_nemesis(config.nemesis)
+        network_note = "one member: 127.0.0.1"
+        if config.nodes > 1:
+            reason = network_unavailable_reason()
+            if config.network == "netns" or (config.network == "auto" and reason is None):
+                if reason is not None:
+                    raise RunImpossible(f"network namespaces unavailable: {reason}")
+                network = Network([f"n{i}" for i in range(1, config.nodes + 1)])
+                network.create()  # assigned first: a half-built network is destroyed in finally
+                network_note = f"network namespaces on bridge {network.bridge} ({network.subnet})"
+                if not network.delay_available:
+                    network_note += "; no netem in this kernel, so flaky links lose packets but are not delayed"
+            else:
+                network_note = (f"127.0.0.1 without namespaces ({reason or 'asked for'}); network nemeses refused; "
+                                f"the TCP fault proxy fallback is not built yet")
+        try:
+            ensemble = Ensemble(config.system, config.nodes, run_dir, network=network)
+        except EnsembleUnavailable as problem:
+            raise RunImpossible(str(problem)) from None
+        if nemesis is not None:
+            nemesis.check(ensemble)
+        workload = make_workload(config.workload, rng, config.concurrency,
+                                 {"reads": config.reads, "check_time_s": config.check_time_s})
+        progress.show(f"[setup] starting {ensemble.describe()}", force=True)
+        try:
+            ensemble.start_all()
+        except EnsembleUnavailable as problem:
+            raise RunImpossible(str(problem)) from None
+        hosts = [m.address for m in ensemble.members]
+
+        metadata = {
+            "system": config.system, "nodes": config.nodes, "workload": config.workload, "nemesis": nemesis.name if nemesis else "none",
+            "time_s": config.time_s, "concurrency": config.concurrency, "seed": seed, "network": network_note,
+            "ensemble": ensemble.describe(), **workload.metadata,
+        }
+        writer = HistoryWriter(run_dir / "history.jsonl", metadata)
+        admin = Worker(-1, hosts, writer, config.concurrency, random.Random(seed))
+        admin.connect()
+        workload.setup(admin.client)
+        admin.close()
+
+        stop = threading.Event()
+        workers = [Worker(i, hosts, writer, config.concurrency, random.Random(rng.randrange(2**31)))
+                   for i in range(config.concurrency)]
+        for worker in workers:
+            worker.connect()
+
+        def body(worker) -> None:
+            while not stop.is_set():
+                try:
+                    if worker.client is None:
+                        worker.connect()
+                    workload.run_worker(worker, stop)
+                except Exception as problem:  # noqa: BLE001 - keep working; the error is counted
+                    name = f"worker: {type(problem).__name__}"
+                    worker.errors[name] = worker.errors.get(name, 0) + 1
+                    stop.wait(0.5)
+
+        threads = [threading.Thread(target=body, args=(w,), name=f"worker-{w.index}", daemon=True) for w in workers]
+        schedule = None
+        if nemesis is not None:
+            ctx = NemesisContext(ensemble, random.Random(rng.randrange(2**31)), log=lambda m: None)
+            schedule = Schedule(nemesis, ctx, writer, quiet_s=config.quiet_s, fault_s=config.fault_s)
+        started = time.monotonic()
+        progress.show(f"[run    0/{config.time_s:.0f} s] {config.concurrency} clients, nemesis "
+                      f"{metadata['nemesis']}", force=True)
+        for thread in threads:
+            thread.start()
+        if schedule is not None:
+            schedule.start()
+        while (elapsed := time.monotonic() - started) < config.time_s:
+            fault = schedule.current if schedule is not None and schedule.current else "none"
+            progress.show(f"[run {elapsed:4.0f}/{config.time_s:.0f} s] events {writer.events_written} | fault: {fault}")
+            time.sleep(0.2)
+        progress.show("[heal] healing and waiting for the ensemble", force=True)
+        if schedule is not None:
+            schedule.stop()
+        _restore(ensemble)
+        healthy_again = True
+        try:
+            ensemble.wait_healthy(90.0)
+        except Exception as problem:  # noqa: BLE001 - recorded; the checkers still run
+            healthy_again = False
+            log(f"ensemble did not recover: {problem}")
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30.0)
+        progress.show("[final] final reads", force=True)
+        for worker in workers:
+            if worker.client is None:
+                try:
+                    worker.connect()
+                except Exception:  # noqa: BLE001
+                    pass
+        fresh = Worker(config.concurrency, hosts, writer, config.concurrency, random.Random(seed + 1))
+        fresh.process = FINAL_PROCESS
+        workers.append(fresh)  # closed with the others, whatever happens
+        fresh.connect()
+        workload.final([w for w in workers[:-1] if w.client is not None] or workers[:-1], fresh)
+        for worker in workers:
+            worker.close()
+        writer.close()
+
+        progress.show("[check] checking the history", force=True)
+        history = read_jsonl(run_dir / "history.jsonl")
+        checks = workload.checks(history.events)
+        verdicts = [_verdict_of(check) for check in checks]
+        verdict = "not valid" if "not valid" in verdicts else "unknown" if "unknown" in verdicts else "valid"
+        errors: dict[str, int] = {}
+        for worker in workers:
+            for name, count in worker.errors.items():
+                errors[name] = errors.get(name, 0) + count
+        ops = history.operations()
+        counts = {"operations": len(ops)}
+        for outcome in ("ok", "fail", "unknown"):
+            counts[outcome] = sum(1 for op in ops if op.outcome == outcome)
+        result = RunResult(verdict, run_dir, checks, counts, network_note,
+                           schedule.faults if schedule is not None else 0)
+        record = {
+            **metadata, "verdict": verdict, "exit_code": result.exit_code, "counts": counts, "client_errors": errors,
+            "faults_injected": result.faults, "nemesis_errors": schedule.errors if schedule is not None else [],
+            "recovered": healthy_again, "checks": [_check_record(check) for check in checks],
+            "command": _command_line(config, seed),
+        }
+        (run_dir / "results.json").write_text(json.dumps(record, indent=2, default=repr) + "\n")
+        (run_dir / "verdicts.txt").write_text(_verdicts_text(record, checks))
+        try:
+            from jepsen_like.report import render_report
+
+            render_report(history, run_dir, check=checks[0], title=f"{config.system} {config.workload} "
+                          f"{metadata['nemesis']}")
+        except Exception as problem:  # noqa: BLE001 - the verdict stands without pictures
+            log(f"report not rendered: {problem}")
+        progress.done()
+        return result
+    except NemesisUnavailable as problem:
+        raise RunImpossible(str(problem)) from None
+    finally:
+        for worker in workers:
+            worker.close()
+        if writer is not None:
+            writer.close()
+        if ensemble is not None:
+            ensemble.stop_all()
+        if network is not None:
+            network.destroy()
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _restore(ensemble: Ensemble) -> None:
+    """Undo every fault, whatever state the nemesis left: rules flushed, members continued/started."""
+    if ensemble.network is not None:
+        ensemble.network.heal()
+    for name in ensemble.names:
+        ensemble.resume(name)
+    for name in ensemble.names:
+        if not ensemble.running(name):
+            ensemble.start(name)
+
+
+def _command_line(config: RunConfig, seed: int) -> str:
+    parts = ["python -m jepsen_like run", f"--system {config.system}", f"--nodes {config.nodes}",
+             f"--workload {config.workload}", f"--nemesis {getattr(config.nemesis, 'name', config.nemesis)}", f"--time {config.time_s:g}",
+             f"--concurrency {config.concurrency}", f"--seed {seed}"]
+    if config.workload == "register":
+        parts.append(f"--reads {config.reads}")
+    return " ".join(parts)
+
+
+def _verdicts_text(record: dict[str, Any], checks: list) -> str:
+    lines = [record["verdict"], f"{record['command']}", f"ensemble: {record['ensemble']}",
+             f"network: {record['network']}",
+             f"operations: {record['counts']}; faults injected: {record['faults_injected']}"]
+    if record["client_errors"]:
+        lines.append(f"client errors: {record['client_errors']}")
+    if record["nemesis_errors"]:
+        lines.append(f"nemesis errors: {record['nemesis_errors']}")
+    if record.get("reads") == "local":
+        lines.append("reads: local (plain getData on whichever member the client is connected to). ZooKeeper "
+                     "promises these sequential consistency, not linearizability: stale reads are expected, and "
+                     "the linearizability checker reports them.")
+    for check in checks:
+        lines.append("")
+        lines.append(check.render())
+    return "\n".join(lines) + "\n"

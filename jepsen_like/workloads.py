@@ -1,0 +1,562 @@
+"""Workloads: what the clients do during a run, and which checkers judge the history.
+
+Theory of operation
+-------------------
+Each of ``concurrency`` workers owns one kazoo session (coord's own clients will replace kazoo
+when they exist; nothing here depends on kazoo beyond :class:`Worker`) and runs the workload's
+``run_worker`` loop until told to stop. Every operation goes through :meth:`Worker.call`, which
+writes the invocation, runs it with a bounded wait, and writes the completion:
+
+* ``ok``: the server answered and the operation took effect (or was a read);
+* ``fail``: it certainly did not take effect (a compare that failed, a lock not acquired in time),
+  or it was a read, which has no effect to be unsure about;
+* ``info``: anything else (connection loss, timeout, session expiry): it may or may not have taken
+  effect. The worker then continues as a fresh process id (``process + concurrency``), Jepsen's
+  convention, so the process that crashed never invokes again.
+
+Workers connect to the members in rotation (``hosts`` rotated, not shuffled), so plain reads are
+served by different members and stale reads can show. After the run and the final heal,
+``final`` does the reads the checkers need (synced, retried, bounded) and ``checks`` returns the
+verdicts. Workloads: ``register``, ``set``, ``sequential``, ``lock``, ``ephemeral``, ``watches``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import BadVersionError, LockTimeout, NodeExistsError, NoNodeError
+from kazoo.protocol.states import EventType
+from kazoo.recipe.lock import Lock
+
+from jepsen_like.checker.ephemerals import check_ephemerals
+from jepsen_like.checker.ids import check_sequential_ids
+from jepsen_like.checker.linearizability import Budget, check_linearizability
+from jepsen_like.checker.locks import check_lock
+from jepsen_like.checker.models import RegisterModel
+from jepsen_like.checker.progress import check_progress
+from jepsen_like.checker.sets import check_set
+from jepsen_like.checker.watches import check_watches
+from jepsen_like.history import Event, HistoryWriter, operations
+
+__all__ = ["WORKLOADS", "Fail", "Worker", "Workload", "make_workload"]
+
+ROOT = "/jepsen"
+_BLATHER = 5  # kazoo's most verbose log level; "Read close response" is logged there
+
+
+class Fail(Exception):
+    """Raised inside an operation: it definitely did not take effect."""
+
+
+class _CloseResponseSeen(logging.Handler):
+    """kazoo reads the server's answer to closeSession but tells nobody; its log line says so."""
+
+    def __init__(self) -> None:
+        super().__init__(level=_BLATHER)
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # The raw format string, not getMessage(): formatting every request kazoo logs would cost.
+        if "close response" in str(record.msg):
+            self.seen.set()
+
+
+@dataclass
+class Worker:
+    index: int
+    hosts: Sequence[str]
+    history: HistoryWriter
+    concurrency: int
+    rng: random.Random
+    op_timeout_s: float = 5.0
+    session_timeout_s: float = 6.0
+    process: int = 0
+    client: KazooClient | None = None
+    session_lost: bool = False
+    errors: dict[str, int] = field(default_factory=dict)
+    _close_seen: _CloseResponseSeen | None = None
+
+    def __post_init__(self) -> None:
+        self.process = self.index
+
+    # -- the session ----------------------------------------------------------------------------
+    def connect(self, timeout_s: float = 30.0) -> KazooClient:
+        rotation = self.index % len(self.hosts)
+        hosts = ",".join([*self.hosts[rotation:], *self.hosts[:rotation]])
+        # A logger of its own, outside logging's registry (so reconnects do not accumulate loggers)
+        # and with no parent (so kazoo's chatter goes nowhere else).
+        logger = logging.Logger(f"jepsen_like.worker{self.index}", level=_BLATHER)
+        self._close_seen = _CloseResponseSeen()
+        logger.addHandler(self._close_seen)
+        client = KazooClient(hosts=hosts, timeout=self.session_timeout_s, randomize_hosts=False, logger=logger,
+                             connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 1.0})
+        client.add_listener(self._on_state)
+        self.session_lost = False
+        client.start(timeout=timeout_s)
+        self.client = client
+        return client
+
+    def _on_state(self, state: str) -> None:
+        if state == KazooState.LOST:
+            self.session_lost = True
+
+    @property
+    def session(self) -> str | None:
+        client_id = self.client.client_id if self.client is not None else None
+        return None if client_id is None else f"{client_id[0]:#x}"
+
+    def close(self) -> bool:
+        """Close the session; True only if the server acknowledged the closeSession."""
+        client, self.client = self.client, None
+        if client is None:
+            return False
+        try:
+            client.stop()
+            client.close()
+        except Exception:  # noqa: BLE001 - a broken client is closed as far as it goes
+            return False
+        return self._close_seen is not None and self._close_seen.seen.is_set()
+
+    def reconnect(self) -> None:
+        self.close()
+        self.connect()
+
+    def wait(self, async_result: Any) -> Any:
+        return async_result.get(timeout=self.op_timeout_s)
+
+    # -- operations -----------------------------------------------------------------------------
+    def call(self, f: str, value: Any, run: Callable[[], Any], *, key: Any = None, read_only: bool = False,
+             fields: dict[str, Any] | None = None) -> tuple[str, Any]:
+        """Record and run one operation; returns (outcome, output). ``run`` returns the output (or a
+        :class:`_WithFields` to add fields such as ``mzxid`` to the completion) and raises
+        :class:`Fail` for a definite failure; any other exception makes the outcome unknown, except
+        for ``read_only`` operations, which have no effect to be unsure about and fail."""
+        extra = dict(fields or {})
+        if key is not None:
+            extra["key"] = key
+        self.history.invoke(self.process, f, value, **extra)
+        try:
+            output = run()
+        except Fail as failure:
+            self.history.fail(self.process, f, value, error=str(failure), **extra)
+            return "fail", None
+        except Exception as problem:  # noqa: BLE001 - every other outcome is unknown
+            name = type(problem).__name__
+            self.errors[name] = self.errors.get(name, 0) + 1
+            if read_only:
+                self.history.fail(self.process, f, value, error=name, **extra)
+                return "fail", None
+            self.history.info(self.process, f, value, error=name, **extra)
+            self.process += self.concurrency
+            return "unknown", None
+        if isinstance(output, _WithFields):
+            extra.update(output.fields)
+            output = output.value
+        self.history.ok(self.process, f, output, **extra)
+        return "ok", output
+
+
+@dataclass
+class _WithFields:
+    value: Any
+    fields: dict[str, Any]
+
+
+def _int(data: bytes) -> int:
+    return int(data.decode() or 0)
+
+
+class Workload:
+    name = "workload"
+    metadata: dict[str, Any] = {}
+
+    def __init__(self, rng: random.Random, concurrency: int, options: dict[str, Any] | None = None):
+        self.rng = rng
+        self.concurrency = concurrency
+        self.options = dict(options or {})
+
+    def setup(self, client: KazooClient) -> None:
+        client.ensure_path(f"{ROOT}/{self.name}")
+
+    def run_worker(self, worker: Worker, stop: threading.Event) -> None:
+        raise NotImplementedError
+
+    def final(self, workers: Sequence[Worker], fresh: Worker) -> None:
+        """After the run and the last heal: the reads the checkers need. ``fresh`` is a worker with
+        a new session (and a process id of its own); ``workers`` still hold their sessions."""
+
+    def checks(self, events: Sequence[Event]) -> list:
+        raise NotImplementedError
+
+    def _retry(self, worker: Worker, f: str, value: Any, run: Callable[[], Any], attempts: int = 5,
+               read_only: bool = True) -> Any:
+        for _ in range(attempts):
+            outcome, output = worker.call(f, value, run, read_only=read_only)
+            if outcome == "ok":
+                return output
+            time.sleep(0.5)
+        return None
+
+
+class RegisterWorkload(Workload):
+    """read / write / cas on a few integer registers (znodes). A cas reads value and version, and
+    writes with that version: ``BadVersion`` means someone wrote in between, a definite fail."""
+
+    name = "register"
+
+    def __init__(self, rng, concurrency, options=None):
+        super().__init__(rng, concurrency, options)
+        self.reads = self.options.get("reads", "sync")
+        if self.reads not in ("sync", "local"):
+            raise ValueError(f"--reads must be sync or local, not {self.reads!r}")
+        self.keys = [f"k{i}" for i in range(max(1, concurrency // 2))]
+        self.metadata = {"model": "register", "model_options": {"initial": 0}, "reads": self.reads}
+
+    def path(self, key: str) -> str:
+        return f"{ROOT}/register/{key}"
+
+    def setup(self, client):
+        super().setup(client)
+        for key in self.keys:
+            client.create(self.path(key), b"0")
+
+    def run_worker(self, worker, stop):
+        while not stop.is_set():
+            key = worker.rng.choice(self.keys)
+            path = self.path(key)
+            roll = worker.rng.random()
+            if roll < 0.5:
+                def read() -> Any:
+                    if self.reads == "sync":
+                        worker.wait(worker.client.sync_async(path))
+                    data, stat = worker.wait(worker.client.get_async(path))
+                    return _WithFields(_int(data), {"mzxid": stat.mzxid})
+                worker.call("read", None, read, key=key, read_only=True)
+            elif roll < 0.75:
+                value = worker.rng.randrange(5)
+                worker.call("write", value, lambda: worker.wait(worker.client.set_async(path, str(value).encode()))
+                            and value, key=key)
+            else:
+                expected, new = worker.rng.randrange(5), worker.rng.randrange(5)
+
+                def cas() -> Any:
+                    data, stat = worker.wait(worker.client.get_async(path))
+                    if _int(data) != expected:
+                        raise Fail(f"value is {_int(data)}")
+                    try:
+                        worker.wait(worker.client.set_async(path, str(new).encode(), version=stat.version))
+                    except BadVersionError:
+                        raise Fail("BadVersion") from None
+                    return (expected, new)
+                worker.call("cas", (expected, new), cas, key=key)
+
+    def final(self, workers, fresh):
+        # A synced read of every key after the heal: progress, and one more constraint to check.
+        for key in self.keys:
+            path = self.path(key)
+
+            def read() -> Any:
+                fresh.wait(fresh.client.sync_async(path))
+                data, stat = fresh.wait(fresh.client.get_async(path))
+                return _WithFields(_int(data), {"mzxid": stat.mzxid})
+            for _ in range(5):
+                if fresh.call("read", None, read, key=key, read_only=True)[0] == "ok":
+                    break
+                time.sleep(0.5)
+
+    def checks(self, events):
+        budget = Budget(time_s=float(self.options.get("check_time_s", 60)))
+        result = check_linearizability(operations(events), RegisterModel(initial=0), budget)
+        return [result, check_progress(events, ["read", "write", "cas"])]
+
+
+class SetWorkload(Workload):
+    """add: create a persistent child named after a unique element; read: sync + getChildren."""
+
+    name = "set"
+
+    def __init__(self, rng, concurrency, options=None):
+        super().__init__(rng, concurrency, options)
+        self._next = itertools.count()
+        self._lock = threading.Lock()
+        self.metadata = {"checker": "set"}
+
+    def _read(self, worker: Worker) -> Any:
+        path = f"{ROOT}/set"
+        try:
+            worker.wait(worker.client.sync_async(path))
+            children = worker.wait(worker.client.get_children_async(path))
+        except NoNodeError:
+            return ()  # the set's parent, created before the run, is gone: the set is empty
+        return tuple(sorted(int(name[1:]) for name in children))
+
+    def run_worker(self, worker, stop):
+        while not stop.is_set():
+            if worker.rng.random() < 0.05:
+                worker.call("read", None, lambda: self._read(worker), read_only=True)
+                continue
+            with self._lock:
+                element = next(self._next)
+
+            def add() -> Any:
+                try:
+                    worker.wait(worker.client.create_async(f"{ROOT}/set/e{element:09d}", b""))
+                except (NodeExistsError, NoNodeError) as problem:
+                    raise Fail(type(problem).__name__) from None
+                return element
+            worker.call("add", element, add)
+
+    def final(self, workers, fresh):
+        self._retry(fresh, "read", None, lambda: self._read(fresh))
+
+    def checks(self, events):
+        return [check_set(operations(events)), check_progress(events, ["add", "read"])]
+
+
+class SequentialWorkload(Workload):
+    """next-id: create a sequential child; its sequence number is the id. A final read lists them."""
+
+    name = "sequential"
+    metadata = {"checker": "sequential-ids"}
+
+    def _read(self, worker: Worker) -> Any:
+        path = f"{ROOT}/sequential"
+        worker.wait(worker.client.sync_async(path))
+        return tuple(sorted(int(name[-10:]) for name in worker.wait(worker.client.get_children_async(path))))
+
+    def run_worker(self, worker, stop):
+        while not stop.is_set():
+            worker.call("next-id", None, lambda: int(worker.wait(worker.client.create_async(
+                f"{ROOT}/sequential/id-", b"", sequence=True))[-10:]))
+
+    def final(self, workers, fresh):
+        self._retry(fresh, "read", None, lambda: self._read(fresh))
+
+    def checks(self, events):
+        return [check_sequential_ids(operations(events)), check_progress(events, ["next-id", "read"])]
+
+
+class LockWorkload(Workload):
+    """acquire (kazoo's Lock recipe, bounded wait), hold briefly, release. A worker whose outcome is
+    unknown closes its session, so a lock it may hold is freed, and starts a new one."""
+
+    name = "lock"
+    metadata = {"checker": "lock"}
+
+    def _cycle(self, worker: Worker) -> str:
+        lock = Lock(worker.client, f"{ROOT}/lock/mutex", identifier=str(worker.process))
+
+        def acquire() -> Any:
+            try:
+                if not lock.acquire(timeout=worker.op_timeout_s):
+                    raise Fail("not acquired")
+            except LockTimeout:
+                raise Fail("LockTimeout") from None
+            return None
+        acquired, _ = worker.call("acquire", None, acquire)
+        if acquired == "unknown":
+            worker.reconnect()
+        if acquired != "ok":
+            return acquired
+        time.sleep(worker.rng.uniform(0.0, 0.05))
+        released, _ = worker.call("release", None, lambda: lock.release() and None)
+        if released == "unknown":
+            worker.reconnect()
+        return acquired
+
+    def run_worker(self, worker, stop):
+        while not stop.is_set():
+            self._cycle(worker)
+
+    def final(self, workers, fresh):
+        # Progress after the heal: one more acquire/release that must succeed (bounded retries).
+        for _ in range(5):
+            if self._cycle(fresh) == "ok":
+                return
+            time.sleep(0.5)
+
+    def checks(self, events):
+        return [check_lock(operations(events)), check_progress(events, ["acquire"])]
+
+
+class EphemeralWorkload(Workload):
+    """Workers create ephemerals, read everyone's (sync + getChildren), and now and then close their
+    session (recorded ok only if the server acknowledged it) and open a new one."""
+
+    name = "ephemeral"
+    metadata = {"checker": "ephemerals"}
+
+    def _read(self, worker: Worker) -> Any:
+        path = f"{ROOT}/ephemeral"
+        worker.wait(worker.client.sync_async(path))
+        return tuple(sorted(worker.wait(worker.client.get_children_async(path))))
+
+    def _note_lost(self, worker: Worker, session: str | None) -> None:
+        if worker.session_lost and session is not None:
+            worker.call("session-lost", session, lambda: session)
+            worker.session_lost = False
+
+    def run_worker(self, worker, stop):
+        counter = itertools.count()
+        session = worker.session
+        while not stop.is_set():
+            self._note_lost(worker, session)
+            session = worker.session or session
+            roll = worker.rng.random()
+            if roll < 0.55:
+                node = f"w{worker.index}-{next(counter)}"
+
+                def create() -> Any:
+                    try:
+                        worker.wait(worker.client.create_async(f"{ROOT}/ephemeral/{node}", b"", ephemeral=True))
+                    except NodeExistsError:
+                        raise Fail("NodeExists") from None
+                    return node
+                outcome, _ = worker.call("create", node, create, fields={"session": session})
+            elif roll < 0.95:
+                worker.call("read", None, lambda: self._read(worker), read_only=True)
+            else:
+                closing = session
+                outcome, _ = worker.call("close", closing, lambda: closing if worker.close() else _raise_unknown())
+                worker.client = None
+                worker.connect()
+                session = worker.session
+
+    def final(self, workers, fresh):
+        # The workers' own sessions stay open: closing them now would empty the read.
+        for worker in workers:
+            self._note_lost(worker, worker.session)
+        self._retry(workers[0], "read", None, lambda: self._read(workers[0]))
+
+    def checks(self, events):
+        return [check_ephemerals(operations(events)), check_progress(events, ["read"])]
+
+
+def _raise_unknown() -> Any:
+    raise RuntimeError("closeSession not acknowledged")
+
+
+_REARM = object()
+
+
+class WatchesWorkload(Workload):
+    """Worker 0 writes 1, 2, 3... to one node; every other worker keeps a data watch on it and
+    records each notification with the value and mzxid it then reads."""
+
+    name = "watches"
+    metadata = {"checker": "watches"}
+    path = f"{ROOT}/watches/node"
+
+    def __init__(self, rng, concurrency, options=None):
+        super().__init__(rng, concurrency, options)
+        self.last_seen: dict[int, Any] = {}
+        self._values = itertools.count(1)
+
+    def setup(self, client):
+        super().setup(client)
+        client.create(self.path, b"0")
+
+    def run_worker(self, worker, stop):
+        if worker.index == 0:
+            while not stop.is_set():
+                value = next(self._values)
+                worker.call("write", value, lambda: worker.wait(worker.client.set_async(
+                    self.path, str(value).encode())) and value)
+                time.sleep(0.01)
+            return
+        fired: queue.Queue = queue.Queue()
+        # One callback object per worker: kazoo keeps a *set* of watchers per path, so re-arming
+        # never registers a second callback that would report one change twice.
+        callback = fired.put
+        self._arm(worker, callback, "arm")
+        while not stop.is_set():
+            if worker.session_lost:  # a new session has no watches: arm again
+                worker.session_lost = False
+                self._arm(worker, callback, "rearm")
+            try:
+                item = fired.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            # kazoo fires every watcher with a NONE event when the connection drops (and forgets
+            # them): that is no change to the node, only a reason to set the watch again.
+            changed = item is not _REARM and getattr(item, "type", None) != EventType.NONE
+            self._arm(worker, callback, "notify" if changed else "rearm")
+
+    def _arm(self, worker: Worker, callback: Callable[[Any], None], f: str) -> None:
+        """Read the node (synced) and leave a watch. ``notify`` reads follow a watch event and are
+        checked for order; ``arm``/``rearm`` reads (start, retries, new sessions) only re-establish
+        it. The sync matters: a notification does not advance the client's last zxid, so if the
+        connection moves to a lagging member between the event and the read, a plain read could
+        return the value from before the notified change."""
+        def read() -> Any:
+            worker.wait(worker.client.sync_async(self.path))
+            data, stat = worker.wait(worker.client.get_async(self.path, watch=callback))
+            return (_int(data), stat.mzxid)
+        outcome, output = worker.call(f, None, read, read_only=True)
+        if outcome == "ok":
+            self.last_seen[worker.index] = output
+        else:
+            time.sleep(0.2)
+            callback(_REARM)
+
+    def final(self, workers, fresh):
+        # The watcher loops have stopped, and a fault near the end may have dropped their watches
+        # (kazoo forgets them with the connection). So: every watcher sets its watch again, the
+        # writer writes once more after the heal, and each watcher must be notified of it.
+        writer, watchers = workers[0], workers[1:]
+        fired = {watcher.index: queue.Queue() for watcher in watchers}
+        for watcher in watchers:
+            self._arm(watcher, fired[watcher.index].put, "rearm")
+        value = next(self._values)
+        self._retry(writer, "write", value, lambda: writer.wait(writer.client.set_async(
+            self.path, str(value).encode())) and value, read_only=False)
+
+        def read() -> Any:
+            writer.wait(writer.client.sync_async(self.path))
+            data, stat = writer.wait(writer.client.get_async(self.path))
+            return (_int(data), stat.mzxid)
+        final = self._retry(writer, "final-read", None, read)
+        deadline = time.monotonic() + 10.0
+        for watcher in watchers:
+            events = fired[watcher.index]
+            while final is not None and self.last_seen.get(watcher.index, (None,))[0] != final[0]:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = events.get(timeout=remaining)
+                except queue.Empty:
+                    break
+                changed = item is not _REARM and getattr(item, "type", None) != EventType.NONE
+                self._arm(watcher, events.put, "notify" if changed else "rearm")
+        for watcher in watchers:
+            watcher.call("caught-up", None, lambda: self.last_seen.get(watcher.index), read_only=True)
+
+    def checks(self, events):
+        return [check_watches(operations(events)), check_progress(events, ["write"])]
+
+
+WORKLOADS: dict[str, type[Workload]] = {
+    "register": RegisterWorkload,
+    "set": SetWorkload,
+    "sequential": SequentialWorkload,
+    "lock": LockWorkload,
+    "ephemeral": EphemeralWorkload,
+    "watches": WatchesWorkload,
+}
+
+
+def make_workload(name: str, rng: random.Random, concurrency: int, options: dict[str, Any] | None = None) -> Workload:
+    try:
+        factory = WORKLOADS[name]
+    except KeyError:
+        raise ValueError(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}") from None
+    return factory(rng, concurrency, options)
