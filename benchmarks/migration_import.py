@@ -18,7 +18,6 @@ Numbers on a shared 2-core machine are noisy; the ratio is the figure to quote.
 """
 
 import argparse
-import os
 import re
 import resource
 import shutil

@@ -21,7 +21,6 @@ from kazoo.security import READ_ACL_UNSAFE, make_acl, make_digest_acl
 
 from coord import cli
 from coord.migration import commands, zkdir
-from coord.migration import zkformat as Z
 from coord.testing.servers import CoordProcess, ZooKeeperProcess, four_letter_word
 from tests.conftest import require_zookeeper
 from tests.semantics.raw import PERSISTENT_SEQUENTIAL_WITH_TTL, RawSession
