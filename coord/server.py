@@ -192,6 +192,7 @@ class ServerCore:
         self.leader = None                  # LeaderRole once this member leads and has caught up
         self._leader_known = NONE
         self._term_start = 0                # index of our NOOP when we became leader
+        self._leader_term = 0
         self._leader_backlog = []           # forwarded requests waiting for our LeaderRole
         self._unrouted = []                 # our own requests waiting for a leader to be known
         self._answers_waiting = []          # (zxid, member, ForwardReply): sent once applied
@@ -413,7 +414,12 @@ class ServerCore:
     def _role_changed(self, soft):
         was_leader = self.leader is not None or self._term_start
         if soft.role == LEADER:
-            if not self._term_start:
+            if not self._term_start or soft.term != self._leader_term:
+                # A new term of leadership starts from nothing: no pending changes, no backlog.
+                self.leader = None
+                self._leader_backlog = []
+                self._answers_waiting = []
+                self._leader_term = soft.term
                 self._term_start = self.raft.log.last_index   # our NOOP
                 self.log("info", "member %d leads term %d" % (self.member_id, soft.term))
         else:
