@@ -28,13 +28,18 @@ def _latency_line(core):
     return "Latency min/avg/max: %d/%.4f/%d" % (core.latency_min_ms or 0, avg, core.latency_max_ms)
 
 
+def _outstanding(core):
+    """Requests accepted and not yet answered, and answers waiting to leave, on every connection."""
+    return sum(len(c.held) + len(c.slots) for c in core.connections.values())
+
+
 def _server_lines(core):
     return [
         _latency_line(core),
         "Received: %d" % core.packets_received,
         "Sent: %d" % core.packets_sent,
         "Connections: %d" % len(core.connections),
-        "Outstanding: %d" % sum(len(c.held) + len(c.slots) for c in core.connections.values()),
+        "Outstanding: %d" % _outstanding(core),
         "Zxid: 0x%x" % core.tree.last_zxid,
         "Mode: %s" % core.mode,
         "Node count: %d" % core.tree.node_count,
@@ -107,7 +112,7 @@ def _mntr(core, facts):
         ("zk_packets_received", core.packets_received),
         ("zk_packets_sent", core.packets_sent),
         ("zk_num_alive_connections", len(core.connections)),
-        ("zk_outstanding_requests", sum(len(c.held) + len(c.slots) for c in core.connections.values())),
+        ("zk_outstanding_requests", _outstanding(core)),
         ("zk_znode_count", core.tree.node_count),
         ("zk_watch_count", core.watches.total_count()),
         ("zk_ephemerals_count", sum(len(p) for p in core.tree.ephemerals.values())),

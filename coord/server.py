@@ -817,9 +817,7 @@ class ServerCore:
         session_id = request.session_id
         known = self.tree.sessions.get(session_id)
         if known is None or known[1] != request.passwd:
-            self._emit(conn, self.tree.last_zxid, conn.codec.connect_response(
-                R.ConnectResponse(0, 0, 0, _NO_PASSWD, read_only)))
-            self._close_after_output(conn)
+            self._refuse_session(conn, read_only)
             return
         old = self.session_conn.get(session_id)
         if old is not None and old is not conn:
@@ -830,6 +828,12 @@ class ServerCore:
         self._attach(conn, session_id, timeout)
         self._emit(conn, self.tree.last_zxid, conn.codec.connect_response(
             R.ConnectResponse(0, timeout, session_id, known[1], read_only)))
+
+    def _refuse_session(self, conn, read_only):
+        """Unknown session or wrong password: a zero session id (the client sees it expired)."""
+        self._emit(conn, self.tree.last_zxid, conn.codec.connect_response(
+            R.ConnectResponse(0, 0, 0, _NO_PASSWD, read_only)))
+        self._close_after_output(conn)
 
     def _connect_read_only(self, conn, request, timeout):
         """A member without quorum accepts only clients that allow read-only sessions."""
@@ -845,9 +849,7 @@ class ServerCore:
             known = (timeout, self.random_bytes(_PASSWD_BYTES))
             self._local_sessions[session_id] = known
         elif known[1] != request.passwd:
-            self._emit(conn, self.tree.last_zxid, conn.codec.connect_response(
-                R.ConnectResponse(0, 0, 0, _NO_PASSWD, True)))
-            self._close_after_output(conn)
+            self._refuse_session(conn, True)
             return
         self._attach(conn, session_id, timeout)
         self._emit(conn, self.tree.last_zxid, conn.codec.connect_response(

@@ -526,6 +526,9 @@ class CoordNode:
                 and start_zxid <= log.persisted:
             core.compact(SnapshotMeta(start_zxid, term, core.raft.log.snapshot.voters,
                                       core.raft.log.snapshot.learners))
+        # Only the snapshot the log is compacted to is ever sent: forget the ends of older ones.
+        oldest_needed = core.raft.log.snapshot_index
+        self._snapshot_ends = {z: end for z, end in self._snapshot_ends.items() if z >= oldest_needed}
         self.log.info("snapshot {path} written (zxid 0x{zxid:x})", path=path, zxid=start_zxid)
 
     # -- helpers --------------------------------------------------------------------------------
