@@ -209,11 +209,13 @@ def kill_truncating_writer_repeatedly(tmp_path, cycles, max_reports_before_kill)
     log_dir = tmp_path / "log"
     log = []  # what the log holds, as the test knows it
     truncations_cut_short = 0
+    batches_written = 0
     for cycle in range(cycles):
         cycle_seed = seed * 1000 + cycle
         done = run_random_child_until_killed(
             log_dir, cycle_seed, max_reports_before_kill, tmp_path / f"writer{cycle}.stderr"
         )
+        batches_written += done
         plan = plan_batches(cycle_seed, log[-1][0] if log else 0, 0)
         for _ in range(done):
             truncate_after, _junk, records = next(plan)
@@ -232,7 +234,9 @@ def kill_truncating_writer_repeatedly(tmp_path, cycles, max_reports_before_kill)
         if truncate_after is not None and kind not in ("old", "new records all written"):
             truncations_cut_short += 1
         log = recovered
-    assert log, f"seed {seed}: nothing was ever written"
+    # The final log may legitimately be empty (a planned truncation can empty it); what must hold
+    # is that the writers did write.
+    assert batches_written, f"seed {seed}: nothing was ever written"
     return truncations_cut_short
 
 
