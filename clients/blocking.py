@@ -34,6 +34,8 @@ from .session import (
     Completed,
     ConnectTo,
     Disconnect,
+    ProbeServer,
+    RW_PROBE_TIMEOUT_S,
     State,
     StateChanged,
     WatchedEvent,
@@ -360,6 +362,30 @@ class Client(RecipeFactories):
         elif isinstance(output, Disconnect):
             if output.conn_id == self._sock_id:
                 self._close_socket()
+        elif isinstance(output, ProbeServer):
+            threading.Thread(target=self._probe, args=(output,), daemon=True,
+                             name="coord-client-isro-probe").start()
+
+    def _probe(self, output: ProbeServer) -> None:
+        """Ask a server ``isro`` on a separate socket (its own short-lived thread)."""
+        answer = None
+        try:
+            with socket.create_connection((output.host, output.port),
+                                          timeout=RW_PROBE_TIMEOUT_S) as sock:
+                sock.sendall(b"isro")
+                received = b""
+                while len(received) < 16:
+                    chunk = sock.recv(16)
+                    if not chunk:
+                        break
+                    received += chunk
+                answer = received
+        except OSError:
+            pass
+        with self._lock:
+            self._session.probe_result(time.monotonic(), output.probe_id, answer)
+            self._drain()
+        self._wake()
 
     def _open_socket(self, output: ConnectTo) -> None:
         self._close_socket()

@@ -12,7 +12,8 @@ the current time ``now`` in seconds from any monotonic clock, and carries out wh
     connection_lost(now, conn_id)            StateChanged(old, new)
     tick(now)  (at or after next_deadline)   Completed(request_id, err, response)
     submit(now, opcode, record, watch=None)  WatchFired(event, watchers)
-    cancel(request_id) / add_auth / close
+    cancel(request_id) / add_auth / close    ProbeServer(host, port, probe_id) ask "isro"
+    probe_result(now, probe_id, answer)
 
 ``conn_id`` names one socket: events about an older socket (already replaced) are ignored, so a
 driver never has to worry about a late callback from a connection the session has given up on.
@@ -42,6 +43,16 @@ CONNECTED).  Requests in flight when a connection drops fail with CONNECTION_LOS
 is unknown and they are never resent.  Requests submitted while disconnected wait in a queue for
 the next connection (``cancel`` removes one that has not been sent).
 
+Read-only servers.  With ``read_only=True`` a server cut off from its quorum may take the session
+(CONNECTED_READ_ONLY).  The session then keeps looking for a read-write server, as the Java client
+does: it asks the other hosts in turn ``isro`` (a ``ProbeServer`` output; the driver opens a
+separate socket, sends the four bytes and reports the answer with ``probe_result``), waiting 0.1 s
+before the first probe and doubling up to 60 s between rounds.  When one answers ``rw`` the
+session drops its read-only connection (requests in flight fail with CONNECTION_LOSS) and connects
+there at once.  A session that has only ever been read-only asks that server for a new session
+(id 0, the Java client's ``seenRwServerBefore`` rule): its read-only session id means nothing to
+the quorum.
+
 Watches.  A request may carry a ``WatchRegistration``; the watcher is recorded only when the reply
 says the server set it (Java's rule: a data watch on a successful getData/exists, an exist watch on
 exists -> NoNode, a child watch on a successful getChildren, a persistent one on addWatch).  A
@@ -67,13 +78,16 @@ from coord.protocol.records import AuthPacket, SetWatches, SetWatches2
 
 __all__ = [
     "ClientSession", "State", "WatchKind", "WatchRegistration", "WatchedEvent",
-    "ConnectTo", "Write", "Disconnect", "StateChanged", "Completed", "WatchFired",
+    "ConnectTo", "Write", "Disconnect", "StateChanged", "Completed", "WatchFired", "ProbeServer",
     "parse_hosts", "ERR_CLOSED", "ERR_AUTH_FAILED",
 ]
 
 ERR_CLOSED = -1001  # client-local: the client closed with the request outstanding
 ERR_AUTH_FAILED = Err.AUTH_FAILED
 SET_WATCHES_MAX_BYTES = 128 * 1024  # Java's ClientCnxn.SET_WATCHES_MAX_LENGTH
+RW_PROBE_FIRST_S = 0.1   # Java's minPingRwTimeout
+RW_PROBE_MAX_S = 60.0    # Java's maxPingRwTimeout
+RW_PROBE_TIMEOUT_S = 2.0  # one isro probe: connect, ask, read the answer
 
 
 class State(str, enum.Enum):
@@ -135,6 +149,14 @@ class Write(NamedTuple):
 
 class Disconnect(NamedTuple):
     conn_id: int
+
+
+class ProbeServer(NamedTuple):
+    """Open a separate socket to this server, send ``b"isro"``, read until it closes (bounded by
+    RW_PROBE_TIMEOUT_S), and report with ``probe_result(now, probe_id, answer or None)``."""
+    host: str
+    port: int
+    probe_id: int
 
 
 class StateChanged(NamedTuple):
@@ -235,6 +257,14 @@ class ClientSession:
         self._close_deadline: float | None = None
         self._last_send = 0.0
         self._last_recv = 0.0
+        # Looking for a read-write server while connected read-only (see the module docstring).
+        self._seen_rw_server = session_id != 0
+        self._probe_at: float | None = None
+        self._probe_interval_s = RW_PROBE_FIRST_S
+        self._probe: tuple[int, tuple[str, int], float] | None = None   # id, host, deadline
+        self._probe_ids = 0
+        self._probe_index = 0
+        self._rw_host: tuple[str, int] | None = None
 
         self._next_request_id = 0
         self._queued: list[_Request] = []  # submitted, not yet sent
@@ -278,7 +308,8 @@ class ClientSession:
 
     def next_deadline(self) -> float | None:
         """The time at which ``tick`` has something to do (None: nothing scheduled)."""
-        candidates = [self._reconnect_at, self._connect_deadline, self._close_deadline]
+        candidates = [self._reconnect_at, self._connect_deadline, self._close_deadline,
+                      self._probe_at, self._probe[2] if self._probe is not None else None]
         if self._conn is not None and self._handshaken:
             timeout_s = self.negotiated_timeout_ms / 1000
             candidates.append(self._last_send + timeout_s / 3)
@@ -296,6 +327,10 @@ class ClientSession:
             self._reconnect_at = None
             self._connect_next(now)
             return
+        if self._probe is not None and now >= self._probe[2]:
+            self.probe_result(now, self._probe[0], None)
+        if self._probe_at is not None and now >= self._probe_at:
+            self._start_probe(now)
         if not self._handshaken:  # a TCP connect or a handshake in progress
             if self._connect_deadline is not None and now >= self._connect_deadline:
                 self._drop_connection(now)
@@ -312,8 +347,11 @@ class ClientSession:
         self._conn = ClientConnection(self.max_frame_bytes)
         self._handshaken = False
         self._last_recv = now
+        # A session only ever served read-only is unknown to the quorum: ask for a new one.
+        session_id, passwd = ((self.session_id, self.passwd) if self._seen_rw_server
+                              else (0, b"\0" * 16))
         data = self._conn.connect(
-            self.last_zxid_seen, self.requested_timeout_ms, self.session_id, self.passwd,
+            self.last_zxid_seen, self.requested_timeout_ms, session_id, passwd,
             self.allow_read_only,
         )
         self._write(now, data)
@@ -393,13 +431,32 @@ class ClientSession:
         if self.state is State.CLOSED or self._closing:
             return
         self._closing = True
-        self._reconnect_at = None
+        self._reconnect_at = self._probe_at = self._probe = None
         self._fail_queued(ERR_CLOSED)
         if self.connected:
             self._close_deadline = now + timeout_s
             self._send(now, _Request(_INTERNAL, OpCode.CLOSE_SESSION, None, None, None))
         else:
             self._finish_close()
+
+    def probe_result(self, now: float, probe_id: int, answer: bytes | None) -> None:
+        """What a server answered to ``isro`` (None: no answer in time, or the probe failed)."""
+        if self._probe is None or self._probe[0] != probe_id:
+            return
+        _, host, _ = self._probe
+        self._probe = None
+        if self.state is not State.CONNECTED_READ_ONLY:
+            return
+        if answer is not None and answer.strip() == b"rw":
+            self._probe_at = None
+            self._rw_host = host
+            self._drop_connection(now)
+            self._reconnect_at = now   # at once: a read-write server is waiting
+            return
+        self._probe_index += 1
+        if self._probe_index % max(1, len(self.hosts) - 1) == 0:   # a round done: back off
+            self._probe_interval_s = min(RW_PROBE_MAX_S, self._probe_interval_s * 2)
+        self._probe_at = now + self._probe_interval_s
 
     def watchers(self, kind: WatchKind) -> dict[str, list]:
         """Server path -> watchers of one kind (read-only view, for tests and introspection)."""
@@ -417,7 +474,20 @@ class ClientSession:
 
     # -- connection life --------------------------------------------------------------------------
 
+    def _start_probe(self, now: float) -> None:
+        self._probe_at = None
+        others = [h for h in self.hosts if h != self.connected_host]
+        if not others or self.state is not State.CONNECTED_READ_ONLY:
+            return
+        host = others[self._probe_index % len(others)]
+        self._probe_ids += 1
+        self._probe = (self._probe_ids, host, now + RW_PROBE_TIMEOUT_S)
+        self._outputs.append(ProbeServer(host[0], host[1], self._probe_ids))
+
     def _connect_next(self, now: float) -> None:
+        if self._rw_host is not None and self._rw_host in self.hosts:
+            self._host_index = self.hosts.index(self._rw_host) - 1
+        self._rw_host = None
         self._host_index = (self._host_index + 1) % len(self.hosts)
         host, port = self.hosts[self._host_index]
         self._conn_id += 1
@@ -441,6 +511,7 @@ class ClientSession:
         self._handshaken = False
         self._connect_deadline = None
         self.connected_host = None
+        self._probe_at = self._probe = None
         in_flight, self._in_flight = self._in_flight, {}
         for request in in_flight.values():
             if request.request_id != _INTERNAL:
@@ -481,6 +552,11 @@ class ClientSession:
         queued, self._queued = self._queued, []
         for request in queued:
             self._send(now, request)
+        if response.read_only:
+            self._probe_interval_s = RW_PROBE_FIRST_S
+            self._probe_at = now + self._probe_interval_s
+        else:
+            self._seen_rw_server = True
         self._set_state(State.CONNECTED_READ_ONLY if response.read_only else State.CONNECTED)
 
     def _expire(self, now: float) -> None:
@@ -502,6 +578,7 @@ class ClientSession:
         self._conn = None
         self._conn_id += 1
         self._close_deadline = self._reconnect_at = self._connect_deadline = None
+        self._probe_at = self._probe = None
         in_flight, self._in_flight = self._in_flight, {}
         for request in in_flight.values():
             if request.request_id != _INTERNAL:

@@ -29,6 +29,8 @@ from .session import (
     Completed,
     ConnectTo,
     Disconnect,
+    ProbeServer,
+    RW_PROBE_TIMEOUT_S,
     State,
     StateChanged,
     WatchedEvent,
@@ -58,6 +60,23 @@ class _SessionProtocol(Protocol):
         self.client._on_connection_lost(self)
 
 
+class _ProbeProtocol(Protocol):
+    """One ``isro`` question on its own socket; ``answer`` fires with the reply (or b"")."""
+
+    def __init__(self) -> None:
+        self.answer = defer.Deferred()
+        self.received = b""
+
+    def connectionMade(self) -> None:
+        self.transport.write(b"isro")
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data[:16]
+
+    def connectionLost(self, reason) -> None:
+        self.answer.callback(self.received)
+
+
 class Client(RecipeFactories):
     """``Client(hosts, timeout=10.0, reactor=None)``; ``await client.start()``; ``await stop()``."""
 
@@ -83,6 +102,7 @@ class Client(RecipeFactories):
         self._connecting: tuple[int, defer.Deferred] | None = None
         self._protocol: _SessionProtocol | None = None
         self._closed_sockets: list[defer.Deferred] = []
+        self._probes: dict = {}   # isro probes under way -> {"protocol": ...}; stop() ends them
         self._started = False
         for scheme, credential in auth_data or ():
             self._session.add_auth(0.0, scheme, _credential_bytes(credential))
@@ -130,6 +150,7 @@ class Client(RecipeFactories):
             await closed
             if self._connecting is not None:
                 self._connecting[1].cancel()
+            await self._end_probes()
             while self._closed_sockets:
                 await self._closed_sockets.pop()
             self._cancel_timer()
@@ -365,6 +386,46 @@ class Client(RecipeFactories):
             self._connect(output)
         elif isinstance(output, Disconnect):
             self._disconnect(output.conn_id)
+        elif isinstance(output, ProbeServer):
+            self._probe(output)
+
+    def _probe(self, output: ProbeServer) -> None:
+        """Ask a server ``isro`` on a separate socket, bounded by RW_PROBE_TIMEOUT_S."""
+        state = {"protocol": None}
+
+        async def ask():
+            endpoint = HostnameEndpoint(self.reactor, output.host, output.port,
+                                        timeout=RW_PROBE_TIMEOUT_S)
+            protocol = state["protocol"] = await endpoint.connect(
+                Factory.forProtocol(_ProbeProtocol))
+            timer = self.reactor.callLater(RW_PROBE_TIMEOUT_S, protocol.transport.abortConnection)
+            try:
+                return await protocol.answer   # fires when the socket closes, whoever closed it
+            finally:
+                if timer.active():
+                    timer.cancel()
+
+        probe = defer.Deferred.fromCoroutine(ask())
+        self._probes[probe] = state
+
+        def done(result):
+            del self._probes[probe]
+            answer = result if isinstance(result, bytes) else None
+            self._input(lambda now: self._session.probe_result(now, output.probe_id, answer))
+
+        probe.addBoth(done)
+
+    async def _end_probes(self) -> None:
+        """Close every probe socket and wait until each is closed (a clean reactor)."""
+        probes = list(self._probes.items())
+        for probe, state in probes:
+            if state["protocol"] is None:
+                probe.cancel()        # still connecting
+            else:
+                state["protocol"].transport.abortConnection()
+        for probe, _state in probes:
+            if not probe.called:
+                await defer.DeferredList([probe], consumeErrors=True)
 
     def _call_user(self, func, argument) -> None:
         try:

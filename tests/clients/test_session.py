@@ -371,3 +371,62 @@ def test_a_request_may_ask_to_fail_at_once_instead_of_waiting_for_a_connection()
     failing = session.submit(0.0, OpCode.GET_DATA, GetDataRequest("/", False),
                              wait_for_connection=False)
     assert session.pop_outputs() == [Completed(failing, Err.CONNECTION_LOSS, None)]
+
+
+# -- read-only servers: keep looking for a read-write one -----------------------------------------
+
+def test_a_read_only_session_probes_the_other_hosts_and_moves_to_a_read_write_one():
+    from clients.session import RW_PROBE_FIRST_S, ProbeServer
+    session = new_session(read_only=True)
+    server, request, outputs, _, target = connect(session, 0.0, session_id=0x77, read_only=True)
+    assert StateChanged(State.LOST, State.CONNECTED_READ_ONLY) in outputs
+    others = [h for h in session.hosts if h != (target.host, target.port)]
+    # The first probe after 0.1 s, to another host.
+    assert session.next_deadline() == pytest.approx(RW_PROBE_FIRST_S)
+    session.tick(RW_PROBE_FIRST_S)
+    (probe,) = [o for o in session.pop_outputs() if isinstance(o, ProbeServer)]
+    assert (probe.host, probe.port) == others[0]
+    # "ro" (or no answer): the next host, then a longer pause once every other host was asked.
+    session.probe_result(0.2, probe.probe_id, b"ro")
+    session.tick(session.next_deadline())
+    (probe,) = [o for o in session.pop_outputs() if isinstance(o, ProbeServer)]
+    assert (probe.host, probe.port) == others[1]
+    session.probe_result(0.5, probe.probe_id, None)
+    assert session.next_deadline() == pytest.approx(0.5 + 2 * RW_PROBE_FIRST_S)
+    session.tick(session.next_deadline())
+    (probe,) = [o for o in session.pop_outputs() if isinstance(o, ProbeServer)]
+    # A stale answer to an old probe is ignored; "rw" moves the session at once.
+    session.probe_result(0.8, probe.probe_id - 1, b"rw")
+    assert session.state is State.CONNECTED_READ_ONLY
+    rw_host = (probe.host, probe.port)
+    session.probe_result(0.8, probe.probe_id, b"rw")
+    outputs = session.pop_outputs()
+    assert Disconnect(server.conn_id) in outputs
+    assert StateChanged(State.CONNECTED_READ_ONLY, State.SUSPENDED) in outputs
+    session.tick(0.8)
+    (connect_to,) = [o for o in session.pop_outputs() if isinstance(o, ConnectTo)]
+    assert (connect_to.host, connect_to.port) == rw_host
+    # Never seen a read-write server: the read-only session id means nothing there.
+    rw_end = FakeServerEnd(session, connect_to.conn_id)
+    session.connection_made(0.8, connect_to.conn_id)
+    (requested,) = rw_end.take_writes(session.pop_outputs())
+    assert requested.request.session_id == 0
+    rw_end.answer(0.9, rw_end.codec.connect_response(ConnectResponse(0, 9000, 0x99, PASSWD, False)))
+    assert session.state is State.CONNECTED and session.session_id == 0x99
+    session.tick(100.0)
+    assert not [o for o in session.pop_outputs() if isinstance(o, ProbeServer)]  # no more probes
+
+
+def test_probes_stop_when_the_read_only_connection_drops_or_the_session_closes():
+    from clients.session import ProbeServer
+    session = new_session(read_only=True)
+    server, *_ = connect(session, 0.0, read_only=True)
+    session.connection_lost(0.05, server.conn_id)
+    session.tick(0.1)
+    assert not [o for o in session.pop_outputs() if isinstance(o, ProbeServer)]
+    session2 = new_session(read_only=True)
+    connect(session2, 0.0, read_only=True)
+    session2.close(0.01)
+    session2.pop_outputs()
+    session2.tick(0.1)
+    assert not [o for o in session2.pop_outputs() if isinstance(o, ProbeServer)]
