@@ -53,6 +53,9 @@ class LeaderRole:
         self.raft = raft
         self.clock = clock
         self.pending = P.PendingChanges(tree)
+        # zxid -> (entry bytes, header, txn) proposed and not yet applied: applying our own
+        # entries need not decode what we just encoded.
+        self.proposed = {}
         self.tracker = SessionTracker(config.tick_ms)
         for session_id, (timeout_ms, _passwd) in tree.sessions.items():
             self.tracker.add(session_id, timeout_ms, now_ms)
@@ -125,10 +128,20 @@ class LeaderRole:
     def _propose(self, session_id, cxid, txn):
         zxid = self.raft.log.last_index + 1
         header = T.TxnHeader(session_id, cxid, zxid, self.clock.wall_ms())
-        index = self.raft.propose(T.encode(header, txn))
+        data = T.encode(header, txn)
+        index = self.raft.propose(data)
         assert index == zxid, (index, zxid)
         self.pending.note(zxid, txn)
+        self.proposed[zxid] = (data, header, txn)
         return zxid
+
+    def decoded(self, entry):
+        """(header, txn) of a committed entry this role proposed, without decoding it again; None
+        if it did not propose this very entry (the bytes must be the object it proposed)."""
+        mine = self.proposed.pop(entry.index, None)
+        if mine is not None and mine[0] is entry.data:
+            return mine[1], mine[2]
+        return None
 
     def applied(self, zxid, txn):
         self.pending.applied(zxid)

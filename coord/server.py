@@ -642,7 +642,8 @@ class ServerCore:
             if entry.index > tree.last_zxid:
                 tree.last_zxid = entry.index
             return
-        header, txn = T.decode(entry.data)
+        mine = self.leader.decoded(entry) if self.leader is not None else None
+        header, txn = mine if mine is not None else T.decode(entry.data)
         if header.zxid != entry.index:
             raise AssertionError("log entry %d carries zxid %d" % (entry.index, header.zxid))
         tolerant = entry.index <= self.tolerant_until

@@ -102,6 +102,15 @@ class Reader:
         self.offset = offset + size
         return compiled.unpack_from(self._data, offset)
 
+    def skip_if_next(self, expected: bytes) -> bool:
+        """Consume ``expected`` if the next bytes are exactly it (fast paths for common values)."""
+        offset = self.offset
+        end = offset + len(expected)
+        if end <= self._end and self._data[offset:end] == expected:
+            self.offset = end
+            return True
+        return False
+
     def _read_length(self, what: str) -> int:
         length = self.read_int()
         if length < -1:

@@ -105,7 +105,14 @@ class ACL(NamedTuple):
         return cls(reader.read_int(), Id(reader.read_ustring(), reader.read_ustring()))
 
 
+OPEN_ACL_ENTRY = ACL(31, Id("world", "anyone"))
+OPEN_ACL_BYTES = b"\x00\x00\x00\x01" + b"\x00\x00\x00\x1f" + b"\x00\x00\x00\x05world" \
+    + b"\x00\x00\x00\x06anyone"      # a vector of one ACL: count, perms, scheme, id
+
 def _read_acl_vector(reader: Reader) -> list[ACL] | None:
+    # Most requests carry [world:anyone, all perms]: recognised by its bytes, one shared record.
+    if reader.skip_if_next(OPEN_ACL_BYTES):
+        return [OPEN_ACL_ENTRY]
     # An ACL is at least 12 bytes (perms + two string lengths).
     return reader.read_vector(ACL.deserialize, 12)
 

@@ -66,6 +66,13 @@ def _is_valid_id(scheme, ident):
     return False
 
 
+# ACL lists without an ``auth`` entry normalise the same way whoever sends them: the result is
+# kept (and shared by every node created with it). Bounded: a client sending a new ACL list with
+# every request cannot grow it without limit.
+_FIXED = {}
+_MAX_FIXED = 1024
+
+
 def fixup_acl(acl, identities):
     """Validate and normalise an ACL list for storage; raises InvalidACL.
 
@@ -74,6 +81,19 @@ def fixup_acl(acl, identities):
     """
     if not acl:
         raise InvalidACL("empty ACL")
+    key = tuple(acl)
+    fixed = _FIXED.get(key)
+    if fixed is not None:
+        return fixed
+    fixed = _fixup(acl, identities)
+    if all(entry.id.scheme != "auth" for entry in acl):
+        if len(_FIXED) >= _MAX_FIXED:
+            _FIXED.clear()
+        _FIXED[key] = fixed
+    return fixed
+
+
+def _fixup(acl, identities):
     fixed = []
     for entry in acl:
         scheme = entry.id.scheme or ""

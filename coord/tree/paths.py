@@ -26,8 +26,10 @@ def is_valid_path(path):
         return False
     if _BAD_CHARS.search(path):
         return False
-    for name in path[1:].split("/"):
-        if name == "" or name == "." or name == "..":
+    # No empty, "." or ".." name: checked on the whole string (this is on every create's path).
+    if "//" in path or "/." in path:
+        rest = path + "/"
+        if "//" in path or "/./" in rest or "/../" in rest:
             return False
     return True
 

@@ -88,12 +88,14 @@ def _fixup_acl(acl, ctx, path):
         raise OpError(Err.INVALID_ACL, path) from None
 
 
+_CREATE_MODES = {mode.value: mode for mode in CreateMode}
+
+
 def prep_create(view, opcode, request, ctx):
     path = request.path or ""
-    try:
-        mode = CreateMode(request.flags)
-    except ValueError:
-        raise OpError(Err.BAD_ARGUMENTS, path) from None
+    mode = _CREATE_MODES.get(request.flags)
+    if mode is None:
+        raise OpError(Err.BAD_ARGUMENTS, path)
     is_ttl = mode in (CreateMode.PERSISTENT_WITH_TTL, CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL)
     ttl_ms = request.ttl if opcode == OpCode.CREATE_TTL else -1
     if is_ttl and not ctx.extended_types:

@@ -16,7 +16,8 @@ from typing import NamedTuple
 from coord.protocol.jute import (
     Reader, write_buffer, write_int, write_long, write_ustring, write_vector,
 )
-from coord.protocol.records import ACL
+from coord.protocol.records import ACL, OPEN_ACL_BYTES
+from coord.tree import acl as acls
 
 CREATE, DELETE, SET_DATA, SET_ACL, MULTI, CREATE_SESSION, CLOSE_SESSION = 1, 2, 5, 7, 14, -10, -11
 
@@ -73,11 +74,28 @@ class CloseSessionTxn(NamedTuple):
     kind = CLOSE_SESSION
 
 
+# Encoded ACL lists, by list: a tree shares a handful of them, and every create logs one.
+_ENCODED_ACLS = {}
+_MAX_ENCODED_ACLS = 1024
+
+
 def _write_acl(out, acl):
-    write_vector(out, acl, lambda o, a: a.serialize(o))
+    if type(acl) is not tuple:
+        acl = tuple(acl)
+    encoded = _ENCODED_ACLS.get(acl)
+    if encoded is None:
+        buf = bytearray()
+        write_vector(buf, acl, lambda o, a: a.serialize(o))
+        encoded = bytes(buf)
+        if len(_ENCODED_ACLS) >= _MAX_ENCODED_ACLS:
+            _ENCODED_ACLS.clear()
+        _ENCODED_ACLS[acl] = encoded
+    out += encoded
 
 
 def _read_acl(reader):
+    if reader.skip_if_next(OPEN_ACL_BYTES):
+        return acls.OPEN_ACL_UNSAFE
     return tuple(reader.read_vector(ACL.deserialize) or ())
 
 
