@@ -58,6 +58,7 @@ class Config:
     admin_host: str = "0.0.0.0"                    # admin.serverAddress
     admin_command_url: str = "/commands"           # admin.commandURL
     log_format: str = "text"                       # coord.logFormat: text or json
+    enforce_quota: bool = False                    # enforceQuota (zookeeper.enforceQuota): hard quota limits
     warnings: list = dataclasses.field(default_factory=list)
 
     @property
@@ -239,6 +240,8 @@ _HONOURED = {
     "admin.serverAddress": ("admin_host", str.strip),
     "admin.commandURL": ("admin_command_url", str.strip),
     "coord.logFormat": ("log_format", str.strip),
+    "enforceQuota": ("enforce_quota", _bool),
+    "zookeeper.enforceQuota": ("enforce_quota", _bool),
 }
 
 

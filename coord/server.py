@@ -532,7 +532,7 @@ class ServerCore:
         if self.raft.role == LEADER and self.leader is None and self._term_start \
                 and applied >= self._term_start:
             self.leader = LeaderRole(self.config, self.tree, self.raft, self.clock,
-                                     self.clock.monotonic_ms())
+                                     self.clock.monotonic_ms(), self.log)
             for session_id in self._touched:
                 self.leader.tracker.touch(session_id, self.clock.monotonic_ms())
             self._touched.clear()
