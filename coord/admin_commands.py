@@ -3,8 +3,9 @@
 Names, aliases and field names are ZooKeeper 3.8's (``org.apache.zookeeper.server.admin.Commands``,
 checked against Debian's ZooKeeper 3.8 serving them), so tools reading ZooKeeper's AdminServer read
 coord's. Pure: the runtime (``coord/runtime/http.py``) serves the dicts; OS facts come in ``facts``.
-Commands about Java (system_properties, trace masks), ZooKeeper's tree digest (hash) and the
-Zab-specific views (zabstate, voting_view) have no coord counterpart and answer as unknown.
+Commands about Java (system_properties, trace masks), ZooKeeper's tree digest (hash), the
+Zab-specific views (zabstate, voting_view) and observer-master ones (observers,
+observer_connection_stat_reset) have no coord counterpart and answer as unknown.
 """
 
 from coord import monitoring
@@ -147,6 +148,16 @@ def _dump(core, facts):
     }
 
 
+def _initial_configuration(core, facts):
+    return {"initial_configuration": core.config.initial_config}
+
+
+def _last_snapshot(core, facts):
+    zxid, timestamp = facts.last_snapshot()
+    # ZooKeeper prints the zxid with Long.toHexString: -1 is ffffffffffffffff.
+    return {"zxid": "%x" % (zxid & 0xFFFFFFFFFFFFFFFF), "timestamp": timestamp}
+
+
 def _is_read_only(core, facts):
     return {"read_only": core.read_only}
 
@@ -201,7 +212,9 @@ COMMANDS = {
     "dirs": (_dirs, ()),
     "dump": (_dump, ()),
     "environment": (_environment, ("env", "envi")),
+    "initial_configuration": (_initial_configuration, ("icfg",)),
     "is_read_only": (_is_read_only, ("isro",)),
+    "last_snapshot": (_last_snapshot, ("lsnp",)),
     "leader": (_leader, ("lead",)),
     "monitor": (_monitor, ("mntr",)),
     "ruok": (_ruok, ()),

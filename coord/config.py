@@ -58,6 +58,7 @@ class Config:
     admin_host: str = "0.0.0.0"                    # admin.serverAddress
     admin_command_url: str = "/commands"           # admin.commandURL
     log_format: str = "text"                       # coord.logFormat: text or json
+    initial_config: str = ""                       # the zoo.cfg text as read (AdminServer icfg)
     enforce_quota: bool = False                    # enforceQuota (zookeeper.enforceQuota): hard quota limits
     warnings: list = dataclasses.field(default_factory=list)
 
@@ -304,6 +305,7 @@ def load(config_path=None, **overrides):
         except OSError as e:
             raise ConfigError("cannot read config %s: %s" % (config_path, e.strerror)) from None
         parse_zoo_cfg(text, config, source=config_path)
+        config.initial_config = text
         # Relative dataDir in a zoo.cfg is relative to where the server runs, as with ZooKeeper.
     if config.members and overrides.get("server_id") is None:
         config.server_id = read_myid(overrides.get("data_dir") or config.data_dir)

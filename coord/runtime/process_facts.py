@@ -34,6 +34,20 @@ class ProcessFacts:
         return (_dir_size(self.snapshot_dir) if self.snapshot_dir else 0,
                 _dir_size(self.log_dir) if self.log_dir else 0)
 
+    def last_snapshot(self):
+        """(zxid, mtime in seconds) of the newest snapshot file, or (-1, -1) without one."""
+        if not self.snapshot_dir:
+            return -1, -1
+        from coord.storage.snapshots import list_snapshots
+        try:
+            found = list_snapshots(self.snapshot_dir)
+            if found:
+                zxid, path = found[0]
+                return zxid, int(os.path.getmtime(path))
+        except OSError:
+            pass   # the directory or the file went away meanwhile (purged)
+        return -1, -1
+
     def file_descriptors(self):
         """(open, limit); -1 where the platform cannot tell."""
         try:

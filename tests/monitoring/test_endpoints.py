@@ -104,8 +104,8 @@ def test_metrics_standalone_match_mntr_and_log_json(tmp_path):
 
 # AdminServer commands of ZooKeeper 3.8 that coord does not serve (docs/operations.md says why).
 ZOOKEEPER_ONLY_COMMANDS = {
-    "get_trace_mask", "set_trace_mask", "hash", "initial_configuration", "last_snapshot",
-    "observer_connection_stat_reset", "observers", "system_properties", "voting_view", "zabstate",
+    "get_trace_mask", "set_trace_mask", "hash", "observer_connection_stat_reset", "observers",
+    "system_properties", "voting_view", "zabstate",
 }
 # monitor fields both report; ZooKeeper has ~300 more internal counters coord has no counterpart for.
 SHARED_MONITOR_FIELDS = {
@@ -182,6 +182,9 @@ def test_admin_commands_have_zookeepers_fields(both_admin_servers):
                 java = {k for k in zk if k.startswith("java.")}
                 python = {k for k in ours if k.startswith("python.")}
                 assert set(zk) - java == set(ours) - python
+            elif primary == "initial_configuration":
+                assert ours["initial_configuration"] == coord_process.config_path.read_text()
+                assert zk["initial_configuration"] == zk_process.config_path.read_text()
             elif primary in ("dump", "watches", "watches_by_path"):
                 assert set(zk) == set(ours)
                 assert [len(v) for v in zk.values() if isinstance(v, dict)] == \
