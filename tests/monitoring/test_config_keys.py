@@ -37,6 +37,12 @@ def test_metrics_keys():
     assert (config.metrics_port, config.metrics_host) == (7001, "127.0.0.1")
 
 
+def test_log_format_and_enforce_quota_keys():
+    config = parsed("coord.logFormat=json\nenforceQuota=true\n")
+    assert (config.log_format, config.enforce_quota) == ("json", True)
+    assert parsed("zookeeper.enforceQuota=true\n").enforce_quota is True
+
+
 @pytest.mark.parametrize("text, named", [
     ("metricsProvider.className=com.example.Other\n", "metricsProvider.className"),
     ("metricsProvider.httpPort=70000\n", "metricsProvider.httpPort"),

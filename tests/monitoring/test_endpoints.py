@@ -63,9 +63,9 @@ def workload(hosts):
 
 def test_metrics_standalone_match_mntr_and_log_json(tmp_path):
     metrics_port = free_port()
-    server = CoordProcess(tmp_path, config={"metricsProvider.httpPort": metrics_port,
-                                            "metricsProvider.httpHost": "127.0.0.1",
-                                            "coord.logFormat": "json"})
+    # The flags this time (the zoo.cfg keys are used by the ensemble test below).
+    server = CoordProcess(tmp_path, config={"metricsProvider.httpHost": "127.0.0.1"},
+                          extra_args=["--metrics-port", str(metrics_port), "--log-format", "json"])
     server.start()
     try:
         client = workload(server.hosts)
