@@ -46,6 +46,11 @@ class Config:
     sync_limit: int = 5                            # syncLimit (reported by conf)
     linearizable_reads: bool = False               # coord.linearizableReads: reads behind a read index
     read_only_mode: bool = False                   # readonlymode.enabled: serve reads without a quorum
+    # Limits that protect the service (docs/operations.md, "Limits"); 0 = unlimited.
+    global_outstanding_limit: int = 1000           # globalOutstandingLimit: stop reading above this
+    max_outstanding_per_connection: int = 500      # coord.maxOutstandingPerConnection
+    max_client_output_bytes: int = 32 * 1024 * 1024   # coord.maxClientOutputBytes: unread replies
+    max_sessions: int = 0                          # coord.maxSessions: new sessions refused above
     # Monitoring (docs/operations.md). /metrics is served when a port is set (or ZooKeeper's
     # Prometheus provider class is named, then on its default 7000); the AdminServer only when
     # admin.serverPort or admin.enableServer=true is set: ZooKeeper enables it by default on 8080,
@@ -105,6 +110,15 @@ class Config:
                      "max_frame_bytes", "min_session_timeout_ms", "max_session_timeout_ms"):
             if getattr(self, name) <= 0:
                 raise ConfigError("%s must be positive, got %r" % (name, getattr(self, name)))
+        for name in ("global_outstanding_limit", "max_outstanding_per_connection",
+                     "max_client_output_bytes", "max_sessions", "max_client_connections"):
+            if getattr(self, name) < 0:
+                raise ConfigError("%s must be 0 (unlimited) or positive, got %r"
+                                  % (name, getattr(self, name)))
+        if 0 < self.max_client_output_bytes < self.max_frame_bytes:
+            raise ConfigError("coord.maxClientOutputBytes (%d) must be at least jute.maxbuffer (%d):"
+                              " one reply may be that large"
+                              % (self.max_client_output_bytes, self.max_frame_bytes))
         if self.min_session_timeout_ms > self.max_session_timeout_ms:
             raise ConfigError("minSessionTimeout (%d) is above maxSessionTimeout (%d)"
                               % (self.min_session_timeout_ms, self.max_session_timeout_ms))
@@ -233,6 +247,11 @@ _HONOURED = {
     "coord.heartbeatMs": ("heartbeat_ms", _int),
     "coord.linearizableReads": ("linearizable_reads", _bool),
     "readonlymode.enabled": ("read_only_mode", _bool),
+    "globalOutstandingLimit": ("global_outstanding_limit", _int),
+    "coord.maxOutstandingPerConnection": ("max_outstanding_per_connection", _int),
+    "coord.maxClientOutputBytes": ("max_client_output_bytes", _int),
+    "coord.maxSessions": ("max_sessions", _int),
+    "jute.maxbuffer": ("max_frame_bytes", _int),
     "metricsProvider.httpPort": ("metrics_port", _int),
     "metricsProvider.httpHost": ("metrics_host", str.strip),
     "metricsProvider.className": ("metrics_provider", str.strip),

@@ -67,6 +67,9 @@ _PASSWD_BYTES = 16
 _NO_PASSWD = b"\0" * _PASSWD_BYTES
 _SYNC_CONNECTED = KeeperState.SYNC_CONNECTED
 MAX_QUEUED_PER_CONNECTION = 10000   # requests waiting behind earlier ones on one connection
+# Output a connection may produce before it waits for the adapter to say the client has taken it:
+# a client that does not read its replies holds at most this (plus one reply) in our memory.
+OUTPUT_WINDOW = 256 * 1024
 
 # Opcodes whose request changes the tree (answered NotReadOnly by a read-only server later).
 _WRITE_OPS = frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL,
@@ -110,16 +113,22 @@ class Ready:
     ``closes``: client output, computed from committed state only, sent at once.
     """
 
-    __slots__ = ("sends", "closes", "raft", "peer")
+    __slots__ = ("sends", "closes", "raft", "peer", "pause", "resume", "blocked")
 
     def __init__(self):
         self.sends = []    # (conn_id, bytes), in order
         self.closes = []   # conn_id, after that connection's sends
         self.raft = []     # consensus Readys
         self.peer = []     # (member id, frame)
+        self.pause = []    # conn_id: stop reading from this client (throttled)
+        self.resume = []   # conn_id: read from this client again
+        # conn_id: this connection has produced OUTPUT_WINDOW bytes since its last
+        # ``output_flushed``; its next requests wait until the adapter says its output drained.
+        self.blocked = []
 
     def __bool__(self):
-        return bool(self.sends or self.closes or self.raft or self.peer)
+        return bool(self.sends or self.closes or self.raft or self.peer or self.pause
+                    or self.resume or self.blocked)
 
 
 class Connection:
@@ -127,7 +136,8 @@ class Connection:
                  "held", "closed", "draining", "created_ms", "received", "sent", "last_op", "last_cxid",
                  "last_response_ms", "latency_total_ms", "latency_count",
                  "latency_min_ms", "latency_max_ms", "last_latency_ms", "timeout_ms",
-                 "pending_writes", "slots", "queue", "connecting", "read_only_session")
+                 "pending_writes", "slots", "queue", "connecting", "read_only_session",
+                 "throttled", "out_bytes", "out_blocked")
 
     def __init__(self, conn_id, codec, peer_host, peer_port, now_ms):
         self.conn_id = conn_id
@@ -158,6 +168,9 @@ class Connection:
         self.queue = collections.deque()   # (xid, opcode, request) waiting behind earlier ones
         self.connecting = None      # (session_id, timeout_ms, passwd, read_only): creation pending
         self.read_only_session = False  # connected while this member was read-only
+        self.throttled = False      # reading paused: too much outstanding here or globally
+        self.out_bytes = 0          # output produced since the adapter last said it drained
+        self.out_blocked = False    # OUTPUT_WINDOW reached: run nothing more until it drains
 
 
 def _null_log(level, message):
@@ -228,6 +241,13 @@ class ServerCore:
         self.latency_total_ms = 0
         self.latency_count = 0
         self.auth_failed_count = 0
+        # Throttling (globalOutstandingLimit, coord.maxOutstandingPerConnection): connections
+        # whose reading is paused, and the member-wide backlog as of the last tick plus the
+        # requests received since (recounting every connection per request would cost O(n)).
+        self._throttled = set()
+        self._backlog_estimate = 0
+        self._sessions_full = False        # coord.maxSessions is biting (logged once per episode)
+        self.limit_counts = collections.Counter()   # limit name -> times it bit (metrics)
         # ZooKeeper's summaries: updatelatency (a write from arrival to its answer being decided
         # here), readlatency (the batch of requests a read arrived in), election_time.
         self.update_latency = monitoring.Summary()
@@ -248,6 +268,8 @@ class ServerCore:
 
     def take_ready(self):
         self._drive()
+        if self._throttled:
+            self._unthrottle()
         ready = self._ready
         self._ready = Ready()
         return ready
@@ -283,6 +305,18 @@ class ServerCore:
         self.connections[conn_id] = Connection(conn_id, codec, peer_host, peer_port,
                                                self.clock.wall_ms())
 
+    def output_flushed(self, conn_id):
+        """The client has taken this connection's output (the adapter's buffer for it drained):
+        requests held back by OUTPUT_WINDOW may run."""
+        conn = self.connections.get(conn_id)
+        if conn is None:
+            return
+        conn.out_bytes = 0
+        if conn.out_blocked:
+            conn.out_blocked = False
+            if conn.queue:
+                self._drain_queue(conn)
+
     def connection_lost(self, conn_id):
         conn = self.connections.pop(conn_id, None)
         if conn is None:
@@ -291,6 +325,9 @@ class ServerCore:
 
     def _forget(self, conn):
         conn.closed = conn.draining = True
+        if conn.throttled:
+            conn.throttled = False
+            self._throttled.discard(conn)
         conn.held.clear()
         conn.queue.clear()
         conn.slots.clear()
@@ -342,11 +379,70 @@ class ServerCore:
             self._record_latency(conn, latency, requests)
             if reads:
                 self.read_latency.observe(latency, reads)
+            self._backlog_estimate += requests
+            if not conn.closed and not conn.throttled and self._over_limit(conn):
+                self._throttle(conn)
+
+    # -- throttling -----------------------------------------------------------------------------
+    #
+    # ZooKeeper's behaviour: a server with too much outstanding stops reading from the clients
+    # that have requests outstanding, and never drops a request. Their bytes wait in the kernel's
+    # socket buffers, then in the client; the connection and session stay healthy.
+
+    @staticmethod
+    def _backlog(conn):
+        """Requests waiting, requests being decided, and output waiting to be released."""
+        return len(conn.queue) + len(conn.slots) + len(conn.held)
+
+    def _over_limit(self, conn):
+        backlog = self._backlog(conn)
+        per_connection = self.config.max_outstanding_per_connection
+        if per_connection and backlog >= per_connection:
+            return "per-connection"
+        limit = self.config.global_outstanding_limit
+        if limit and backlog and self._backlog_estimate > limit:
+            return "global"
+        return None
+
+    def _throttle(self, conn):
+        reason = self._over_limit(conn)
+        if not self._throttled:
+            self.log("info", "throttling clients: %s outstanding limit reached (%s:%s has %d "
+                     "outstanding, about %d on this member)" % (reason, conn.peer_host, conn.peer_port,
+                                                              self._backlog(conn),
+                                                              self._backlog_estimate))
+        self.limit_counts["throttled_" + reason.replace("-", "_")] += 1
+        conn.throttled = True
+        self._throttled.add(conn)
+        self._ready.pause.append(conn.conn_id)
+
+    def _recount_backlog(self):
+        self._backlog_estimate = sum(self._backlog(c) for c in self.connections.values())
+
+    def _unthrottle(self):
+        """Resume connections that are below half of the limits that paused them.
+
+        The member-wide estimate only grows between ticks, so a global throttle lifts at a tick.
+        """
+        per_connection = self.config.max_outstanding_per_connection
+        limit = self.config.global_outstanding_limit
+        if limit and self._backlog_estimate > limit // 2:
+            return
+        for conn in list(self._throttled):
+            if conn.closed:
+                self._throttled.discard(conn)
+            elif not per_connection or self._backlog(conn) <= per_connection // 2:
+                conn.throttled = False
+                self._throttled.discard(conn)
+                self._ready.resume.append(conn.conn_id)
+        if not self._throttled:
+            self.log("info", "throttling ended")
 
     def tick(self):
         """Advance consensus time; the leader expires silent sessions and reaps containers."""
         now = self.clock.monotonic_ms()
         self.raft.tick()
+        self._recount_backlog()
         if self.config.read_only_mode and not self.standalone and not self.read_only \
                 and self.raft.leader == NONE \
                 and now - self._no_leader_since_ms >= 2 * self.config.election_timeout_ms:
@@ -714,6 +810,10 @@ class ServerCore:
 
     def _emit(self, conn, zxid_tag, data):
         """Queue output on a connection; it leaves once this member has applied ``zxid_tag``."""
+        conn.out_bytes += len(data)
+        if conn.out_bytes > OUTPUT_WINDOW and not conn.out_blocked:
+            conn.out_blocked = True
+            self._ready.blocked.append(conn.conn_id)
         if not conn.held and zxid_tag <= self.tree.last_zxid:
             self._ready.sends.append((conn.conn_id, data))
         else:
@@ -828,6 +928,9 @@ class ServerCore:
             self._connect_read_only(conn, request, timeout)
             return
         if request.session_id == 0:
+            if self._sessions_full_now(conn):
+                self._close_now(conn)
+                return
             session_id = self._new_session_id()
             passwd = self.random_bytes(_PASSWD_BYTES)
             conn.connecting = (session_id, timeout, passwd, read_only)
@@ -848,6 +951,23 @@ class ServerCore:
         self._attach(conn, session_id, timeout)
         self._emit(conn, self.tree.last_zxid, conn.codec.connect_response(
             R.ConnectResponse(0, timeout, session_id, known[1], read_only)))
+
+    def _sessions_full_now(self, conn):
+        """coord.maxSessions: refuse new sessions (the socket is closed, as ZooKeeper refuses a
+        connection) while the ensemble holds that many; existing sessions may reconnect."""
+        limit = self.config.max_sessions
+        if not limit:
+            return False
+        full = len(self.tree.sessions) + len(self._connecting) >= limit
+        if full:
+            self.limit_counts["sessions_refused"] += 1
+            if not self._sessions_full:
+                self.log("warn", "refusing new sessions: %d sessions is the limit (coord.maxSessions);"
+                         " first refused: %s:%s" % (limit, conn.peer_host, conn.peer_port))
+        elif self._sessions_full:
+            self.log("info", "accepting new sessions again (below coord.maxSessions)")
+        self._sessions_full = full
+        return full
 
     def _refuse_session(self, conn, read_only):
         """Unknown session or wrong password: a zero session id (the client sees it expired)."""
@@ -907,7 +1027,7 @@ class ServerCore:
         ``opcode`` None: an answer decided on arrival (``request`` is its error code), which
         still waits its turn.
         """
-        if conn.queue or conn.connecting is not None or (
+        if conn.queue or conn.connecting is not None or conn.out_blocked or (
                 opcode not in _FORWARDED_OPS and (conn.slots or conn.held)):
             if len(conn.queue) >= MAX_QUEUED_PER_CONNECTION:
                 self.log("warn", "closing connection from %s:%s: %d requests queued"
@@ -920,7 +1040,7 @@ class ServerCore:
 
     def _drain_queue(self, conn):
         queue = conn.queue
-        while queue and not conn.closed and not conn.draining:
+        while queue and not conn.closed and not conn.draining and not conn.out_blocked:
             xid, opcode, request = queue[0]
             if conn.connecting is not None or (
                     opcode not in _FORWARDED_OPS and (conn.slots or conn.held)):

@@ -27,7 +27,9 @@ import random
 import time
 
 from twisted.internet import defer, protocol, task, threads
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from coord import peer_wire
 from coord.consensus.messages import NOOP, HardState, MsgType, SnapshotMeta
@@ -97,20 +99,89 @@ def recover_tree(data_dir):
     return tree, replayed
 
 
+@implementer(IPushProducer)
 class _ClientProtocol(protocol.Protocol):
-    """Moves bytes between one client socket and the core; no logic of its own."""
+    """Moves bytes between one client socket and the core.
+
+    It is also the producer of the transport's output: when a client does not read its replies
+    and the transport's buffer fills, Twisted pauses us and we stop reading that client's
+    requests (so it cannot make us produce more), and we count what is still written to it
+    (notifications, answers already decided); past ``max_client_output_bytes`` the connection is
+    closed, so a client that never reads cannot grow the server's memory without bound.
+    """
 
     def __init__(self, node, conn_id):
         self.node = node
         self.conn_id = conn_id
+        self.read_pauses = set()    # why reading is paused: "throttled", "unread-output"
+        self.unread_bytes = 0       # written while the transport's buffer was full
+        self.aborted = False
+        self.awaiting_drain = False # the core waits for our output to drain (OUTPUT_WINDOW)
 
     def connectionMade(self):
         try:
             self.transport.setTcpNoDelay(True)
         except (AttributeError, OSError):
             pass
+        self.transport.registerProducer(self, True)
         peer = self.transport.getPeer()
         self.node.connection_made(self, peer.host, peer.port)
+
+    def pause_reading(self, reason):
+        if not self.read_pauses:
+            self.transport.stopReading()
+        self.read_pauses.add(reason)
+
+    def resume_reading(self, reason):
+        self.read_pauses.discard(reason)
+        if not self.read_pauses and self.transport.connected and not self.transport.disconnecting:
+            self.transport.startReading()
+
+    def write(self, chunks, limit):
+        """Write; returns False (and aborts) when an unread client's output passes ``limit``."""
+        if self.aborted:
+            return True
+        if "unread-output" in self.read_pauses:
+            self.unread_bytes += sum(len(c) for c in chunks)
+            if limit and self.unread_bytes > limit:
+                self.aborted = True
+                self.transport.abortConnection()
+                return False
+        if len(chunks) == 1:
+            self.transport.write(chunks[0])
+        else:
+            self.transport.writeSequence(chunks)
+        return True
+
+    def output_blocked(self):
+        """The core stopped running our requests until our output drains; tell it now if the
+        transport's buffer is not full, else when the transport resumes us."""
+        if "unread-output" in self.read_pauses:
+            self.awaiting_drain = True
+        else:
+            self.node.output_flushed(self.conn_id)
+
+    def close(self):
+        """Close after the pending output (a transport with a producer would wait for it)."""
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+
+    # IPushProducer: called by the transport about its output buffer (pauseProducing on every
+    # write while the buffer is full).
+    def pauseProducing(self):
+        if "unread-output" not in self.read_pauses:
+            self.unread_bytes = 0
+            self.pause_reading("unread-output")
+
+    def resumeProducing(self):
+        self.resume_reading("unread-output")
+        if self.awaiting_drain:
+            self.awaiting_drain = False
+            self.node.output_flushed(self.conn_id)
+            self.node.drain()
+
+    def stopProducing(self):
+        pass
 
     def dataReceived(self, data):
         self.node.data_received(self.conn_id, data)
@@ -143,6 +214,7 @@ class CoordNode:
         self.port = None
         self.peers = None
         self._transports = {}
+        self._protocols = {}     # conn_id -> _ClientProtocol (writes, read pausing)
         self._next_conn_id = 0
         self._per_address = {}
         self._writing = False
@@ -252,8 +324,8 @@ class CoordNode:
             await task.deferLater(self.reactor, 0.01, lambda: None)
         if self.peers is not None:
             await defer.maybeDeferred(self.peers.stop)
-        for transport in list(self._transports.values()):
-            transport.loseConnection()
+        for proto in list(self._protocols.values()):
+            proto.close()
         self.data_dir.close()
         self.log.info("coord stopped")
 
@@ -289,6 +361,7 @@ class CoordNode:
 
     def connection_made(self, proto, host, port):
         self._transports[proto.conn_id] = proto.transport
+        self._protocols[proto.conn_id] = proto
         self._per_address[host] = self._per_address.get(host, 0) + 1
         self.core.connection_made(proto.conn_id, host, port)
 
@@ -296,8 +369,15 @@ class CoordNode:
         self.core.data_received(conn_id, data)
         self._drain()
 
+    def output_flushed(self, conn_id):
+        self.core.output_flushed(conn_id)
+
+    def drain(self):
+        self._drain()
+
     def connection_lost(self, conn_id):
         transport = self._transports.pop(conn_id, None)
+        self._protocols.pop(conn_id, None)
         if transport is not None:
             host = transport.getPeer().host
             left = self._per_address.get(host, 1) - 1
@@ -344,7 +424,6 @@ class CoordNode:
             self._start_snapshot()
 
     def _client_output(self, ready):
-        transports = self._transports
         sends = ready.sends
         if sends:
             # Group consecutive sends per connection into one write.
@@ -355,17 +434,30 @@ class CoordNode:
                     pending[conn_id] = [data]
                 else:
                     chunks.append(data)
+            limit = self.config.max_client_output_bytes
             for conn_id, chunks in pending.items():
-                transport = transports.get(conn_id)
-                if transport is not None:
-                    if len(chunks) == 1:
-                        transport.write(chunks[0])
-                    else:
-                        transport.writeSequence(chunks)
+                proto = self._protocols.get(conn_id)
+                if proto is not None and not proto.write(chunks, limit):
+                    self.core.limit_counts["unread_output_closed"] += 1
+                    self.log.warn("closing connection from {host}: it does not read its replies "
+                                  "({limit} bytes waiting; coord.maxClientOutputBytes)",
+                                  host=proto.transport.getPeer().host, limit=limit)
         for conn_id in ready.closes:
-            transport = transports.get(conn_id)
-            if transport is not None:
-                transport.loseConnection()
+            proto = self._protocols.get(conn_id)
+            if proto is not None:
+                proto.close()
+        for conn_id in ready.blocked:
+            proto = self._protocols.get(conn_id)
+            if proto is not None:
+                proto.output_blocked()
+        for conn_id in ready.pause:
+            proto = self._protocols.get(conn_id)
+            if proto is not None:
+                proto.pause_reading("throttled")
+        for conn_id in ready.resume:
+            proto = self._protocols.get(conn_id)
+            if proto is not None:
+                proto.resume_reading("throttled")
 
     def _send_message(self, message):
         if self.peers is None:

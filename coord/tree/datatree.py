@@ -29,9 +29,21 @@ from coord.tree import txns as T
 from coord.tree.quotas import Quotas
 from coord.tree.paths import parent_of, split_path
 
+import struct
+
 CONTAINER_OWNER = -0x8000000000000000           # 0x8000000000000000 as a signed long
+# A leaf's children: one shared empty frozenset, replaced by a set at its first child (an empty
+# set per node would cost ~200 bytes on each of a million leaves).
+NO_CHILDREN = frozenset()
+# Distinct ACL lists a tree shares between its nodes (most trees have a handful): beyond this
+# many the table starts again, so a tree with an ACL per node cannot grow it without bound.
+_MAX_SHARED_ACLS = 4096
 _TTL_PREFIX = 0xFF << 56
 MAX_TTL_MS = (1 << 40) - 1
+_INT = struct.Struct(">i")
+# A node's fixed fields in a snapshot: ACL number, czxid, mzxid, ctime, mtime, version, cversion,
+# aversion, ephemeral owner, pzxid.
+_NODE_FIXED = struct.Struct(">iqqqqiiiqq")
 
 
 def ttl_owner(ttl_ms):
@@ -63,7 +75,7 @@ class Node:
         self.ctime = self.mtime = time_ms
         self.version = self.cversion = self.aversion = 0
         self.ephemeral_owner = ephemeral_owner
-        self.children = set()
+        self.children = NO_CHILDREN
 
     @property
     def num_children(self):
@@ -82,8 +94,17 @@ class TreeCorrupt(Exception):
     """A transaction cannot apply to this tree: the log and the tree disagree."""
 
 
+def _add_child(parent, name):
+    children = parent.children
+    if children is NO_CHILDREN:
+        parent.children = {name}
+    else:
+        children.add(name)
+
+
 class DataTree:
     def __init__(self):
+        self._acls = {}             # acl tuple -> the one equal tuple the nodes share
         self.nodes = {}
         self.sessions = {}          # session_id -> (timeout_ms, passwd): replicated state
         self.ephemerals = {}        # session_id -> set of paths
@@ -99,7 +120,7 @@ class DataTree:
                                ("/zookeeper/config", acls.READ_ACL_UNSAFE)):
             self.nodes[path] = Node(b"", node_acl, 0, 0, 0)
             parent, name = split_path(path)
-            self.nodes[parent].children.add(name)
+            _add_child(self.nodes[parent], name)
         # ZooKeeper gives the config node its ACL with setACL(version=-1), which stores -1.
         self.nodes["/zookeeper/config"].aversion = -1
 
@@ -178,7 +199,7 @@ class DataTree:
                 if tolerant:
                     return
                 raise TreeCorrupt("setACL on missing %s" % txn.path)
-            node.acl = txn.acl
+            node.acl = self._shared_acl(txn.acl)
             node.aversion = txn.aversion
         elif kind == T.MULTI:
             for sub in txn.txns:
@@ -203,7 +224,8 @@ class DataTree:
                 return
             raise TreeCorrupt("create %s: no parent" % path)
         existing = self.nodes.get(path)
-        node = Node(txn.data, txn.acl, header.zxid, header.time_ms, txn.ephemeral_owner)
+        node = Node(txn.data, self._shared_acl(txn.acl), header.zxid, header.time_ms,
+                    txn.ephemeral_owner)
         if existing is not None:
             if not tolerant:
                 raise TreeCorrupt("create %s: exists" % path)
@@ -211,7 +233,7 @@ class DataTree:
             self._unindex(path, existing)
             node.children = existing.children
         self.nodes[path] = node
-        parent.children.add(name)
+        _add_child(parent, name)
         if existing is None:
             self.quotas.created(self, path, txn.data)
         else:
@@ -246,6 +268,14 @@ class DataTree:
         self.quotas.deleted(self, path, node.data)
         triggers.append((NODE_DELETED, path, node.acl))
         triggers.append((NODE_CHILDREN_CHANGED, parent_path, parent.acl))
+
+    def _shared_acl(self, acl):
+        shared = self._acls.get(acl)
+        if shared is None:
+            if len(self._acls) >= _MAX_SHARED_ACLS:
+                self._acls.clear()
+            shared = self._acls[acl] = acl
+        return shared
 
     def _index(self, path, node):
         owner = node.ephemeral_owner
@@ -283,6 +313,7 @@ class DataTree:
         path given twice.
         """
         tree = cls.__new__(cls)
+        tree._acls = {}
         tree.nodes = {}
         tree.sessions = dict(sessions)
         tree.ephemerals = {}
@@ -296,7 +327,7 @@ class DataTree:
                 raise ValueError("node %s is given twice" % path)
             node = Node.__new__(Node)
             node.data = data
-            node.acl = tuple(acl)
+            node.acl = tree._shared_acl(tuple(acl))
             node.czxid = czxid
             node.mzxid = mzxid
             node.ctime = ctime
@@ -306,13 +337,13 @@ class DataTree:
             node.aversion = aversion
             node.ephemeral_owner = ephemeral_owner
             node.pzxid = pzxid
-            node.children = set()
+            node.children = NO_CHILDREN
             if path != "/":
                 parent_path, name = split_path(path)
                 parent = all_nodes.get(parent_path)
                 if parent is None:
                     raise ValueError("node %s comes before its parent %s" % (path, parent_path))
-                parent.children.add(name)
+                _add_child(parent, name)
             elif all_nodes:
                 raise ValueError("the root must come first")
             all_nodes[path] = node
@@ -326,7 +357,7 @@ class DataTree:
     # -- snapshots -------------------------------------------------------------------------------
 
     SNAPSHOT_MAGIC = b"CORDTREE"
-    SNAPSHOT_VERSION = 1
+    SNAPSHOT_VERSION = 2        # 1: every node carried its ACL list (still readable)
 
     def snapshot(self, nodes_per_chunk=2000):
         """Start a fuzzy snapshot: returns (zxid it starts at, iterator of byte chunks).
@@ -334,6 +365,11 @@ class DataTree:
         The caller may keep applying transactions between chunks: the session table and the list
         of paths are captured now, each node is written as it is when its turn comes, and recovery
         replays the log from the returned zxid on (``apply(tolerant=True)``).
+
+        Layout (docs/storage-format.md): header, sessions, then records: ``2`` an ACL list and its
+        number, written before the first node that uses it (ACLs may change between chunks, so
+        there is no table up front); ``1`` a node: path, data, ACL number, and nine fixed fields;
+        ``0`` the end.
         """
         out = bytearray(self.SNAPSHOT_MAGIC)
         write_int(out, self.SNAPSHOT_VERSION)
@@ -348,24 +384,28 @@ class DataTree:
 
     def _snapshot_nodes(self, out, paths, nodes_per_chunk):
         nodes = self.nodes
+        acl_numbers = {}
+        pack_fixed = _NODE_FIXED.pack
+        pack_int = _INT.pack
         for start in range(0, len(paths), nodes_per_chunk):
             for path in paths[start:start + nodes_per_chunk]:
                 node = nodes.get(path)
                 if node is None:
                     continue
-                write_int(out, 1)
-                write_ustring(out, path)
+                number = acl_numbers.get(node.acl)
+                if number is None:
+                    number = acl_numbers[node.acl] = len(acl_numbers)
+                    out += pack_int(2)
+                    out += pack_int(number)
+                    write_vector(out, node.acl, lambda o, a: a.serialize(o))
+                encoded = path.encode("utf-8")
+                out += pack_int(1)
+                out += pack_int(len(encoded))
+                out += encoded
                 write_buffer(out, node.data)
-                write_vector(out, node.acl, lambda o, a: a.serialize(o))
-                write_long(out, node.czxid)
-                write_long(out, node.mzxid)
-                write_long(out, node.ctime)
-                write_long(out, node.mtime)
-                write_int(out, node.version)
-                write_int(out, node.cversion)
-                write_int(out, node.aversion)
-                write_long(out, node.ephemeral_owner)
-                write_long(out, node.pzxid)
+                out += pack_fixed(number, node.czxid, node.mzxid, node.ctime, node.mtime,
+                                  node.version, node.cversion, node.aversion, node.ephemeral_owner,
+                                  node.pzxid)
             yield bytes(out)
             out = bytearray()
         write_int(out, 0)   # end marker
@@ -380,10 +420,11 @@ class DataTree:
             raise ValueError("not a coord tree snapshot")
         reader.offset = len(cls.SNAPSHOT_MAGIC)
         version = reader.read_int()
-        if version != cls.SNAPSHOT_VERSION:
+        if version not in (1, 2):
             raise ValueError("unsupported tree snapshot version %d" % version)
         snapshot_zxid = reader.read_long()
         tree = cls.__new__(cls)
+        tree._acls = {}
         tree.nodes = {}
         tree.sessions = {}
         tree.ephemerals = {}
@@ -393,12 +434,92 @@ class DataTree:
         for _ in range(reader.read_int()):
             session_id = reader.read_long()
             tree.sessions[session_id] = (reader.read_int(), reader.read_buffer())
+        if version == 1:
+            tree._read_nodes_v1(reader)
+        else:
+            try:
+                tree._read_nodes(bytes(data), reader.offset)
+            except (struct.error, IndexError, KeyError, UnicodeDecodeError) as e:
+                raise ValueError("tree snapshot is damaged: %s" % e) from None
         nodes = tree.nodes
+        if "/" not in nodes:
+            raise ValueError("tree snapshot has no root")
+        tree.quotas = Quotas()
+        tree.quotas.rebuild(tree)   # as ZooKeeper recounts quotas when it loads a snapshot
+        return tree, snapshot_zxid
+
+    def _read_nodes(self, data, offset):
+        """Version 2 node records, decoded with as few calls per node as Python allows (this is
+        most of a restart's time on a big tree)."""
+        nodes = self.nodes
+        acl_lists = {}
+        unpack_int = _INT.unpack_from
+        unpack_fixed = _NODE_FIXED.unpack_from
+        fixed_size = _NODE_FIXED.size
+        new_node = Node.__new__
+        index = self._index
+        while True:
+            (tag,) = unpack_int(data, offset)
+            offset += 4
+            if tag == 1:
+                (length,) = unpack_int(data, offset)
+                offset += 4
+                path = data[offset:offset + length].decode("utf-8")
+                offset += length
+                (length,) = unpack_int(data, offset)
+                offset += 4
+                if length < 0:
+                    value = None
+                else:
+                    value = data[offset:offset + length]
+                    offset += length
+                (number, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner,
+                 pzxid) = unpack_fixed(data, offset)
+                offset += fixed_size
+                node = new_node(Node)
+                node.data = value
+                node.acl = acl_lists[number]
+                # Equal stamps share one int object (a big int costs 32 bytes each).
+                node.czxid = czxid
+                node.mzxid = czxid if mzxid == czxid else mzxid
+                node.pzxid = czxid if pzxid == czxid else pzxid
+                node.ctime = ctime
+                node.mtime = ctime if mtime == ctime else mtime
+                node.version = version
+                node.cversion = cversion
+                node.aversion = aversion
+                node.ephemeral_owner = owner
+                node.children = NO_CHILDREN
+                if path != "/":
+                    cut = path.rfind("/")
+                    parent = nodes.get(path[:cut] or "/")
+                    if parent is None:
+                        # Fuzzy snapshot: the parent was deleted and re-created while
+                        # serializing; both creates come after the snapshot's zxid and the log
+                        # replays them.
+                        continue
+                    _add_child(parent, path[cut + 1:])
+                nodes[path] = node
+                if owner:
+                    index(path, node)
+            elif tag == 2:
+                (number,) = unpack_int(data, offset)
+                reader = Reader(data, offset + 4)
+                acl = tuple(reader.read_vector(ACL.deserialize) or ())
+                acl_lists[number] = self._shared_acl(acl)
+                offset = reader.offset
+            elif tag == 0:
+                return
+            else:
+                raise ValueError("unknown record %d at offset %d" % (tag, offset - 4))
+
+    def _read_nodes_v1(self, reader):
+        nodes = self.nodes
         while reader.read_int() == 1:
             path = reader.read_ustring()
             node = Node.__new__(Node)
             node.data = reader.read_buffer()
-            node.acl = tuple(reader.read_vector(ACL.deserialize) or ())
+            node.acl = self._shared_acl(tuple(reader.read_vector(ACL.deserialize) or ()))
             node.czxid = reader.read_long()
             node.mzxid = reader.read_long()
             node.ctime = reader.read_long()
@@ -408,18 +529,11 @@ class DataTree:
             node.aversion = reader.read_int()
             node.ephemeral_owner = reader.read_long()
             node.pzxid = reader.read_long()
-            node.children = set()
+            node.children = NO_CHILDREN
             if path != "/":
                 parent = nodes.get(parent_of(path))
                 if parent is None:
-                    # Fuzzy snapshot: the parent was deleted and re-created while serializing;
-                    # both creates come after the snapshot's zxid and the log replays them.
-                    continue
-                parent.children.add(split_path(path)[1])
+                    continue   # fuzzy snapshot, as in _read_nodes
+                _add_child(parent, split_path(path)[1])
             nodes[path] = node
-            tree._index(path, node)
-        if "/" not in nodes:
-            raise ValueError("tree snapshot has no root")
-        tree.quotas = Quotas()
-        tree.quotas.rebuild(tree)
-        return tree, snapshot_zxid
+            self._index(path, node)

@@ -109,16 +109,24 @@ class Quotas:
                      (len(new) if new else 0) - (len(old) if old else 0), 0)
 
     def rebuild(self, tree):
-        """Find every limits node and recount its stats node (after loading a snapshot)."""
+        """Find every limits node and recount its stats node (after loading a snapshot). Only
+        the /zookeeper/quota subtree is walked: loading a large tree stays linear."""
         self.paths = set()
-        prefix = QUOTA_ROOT + "/"
-        suffix = "/" + LIMIT_NODE
-        for path in sorted(tree.nodes):
-            if path.startswith(prefix) and path.endswith(suffix) and not tree.nodes[path].children:
-                real = path[len(QUOTA_ROOT):-len(suffix)]
+        nodes = tree.nodes
+        if QUOTA_ROOT not in nodes:
+            return
+        stack = [QUOTA_ROOT]
+        while stack:
+            path = stack.pop()
+            node = nodes.get(path)
+            if node is None:
+                continue
+            if not node.children and path.endswith("/" + LIMIT_NODE):
+                real = path[len(QUOTA_ROOT):-len(LIMIT_NODE) - 1]
                 if real:
                     self.paths.add(real)
                     self._recount(tree, real)
+            stack.extend(path + "/" + child for child in node.children)
 
     # -- checked by the leader's prep -----------------------------------------------------------
 

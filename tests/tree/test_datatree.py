@@ -241,3 +241,76 @@ def test_fuzzy_snapshot_plus_replay_equals_straight_application(seed):
     assert tree_state(recovered) == tree_state(a.tree)
     assert recovered.sessions == a.tree.sessions
     assert recovered.ephemerals == a.tree.ephemerals
+
+
+# -- snapshot encoding ---------------------------------------------------------------------------
+
+def _digest_acl(user):
+    from coord.protocol.records import ACL, Id
+    return (ACL(31, Id("digest", user + ":hash=")),)
+
+
+def _tree_with_every_kind_of_node():
+    from coord.tree.datatree import CONTAINER_OWNER, ttl_owner
+    a = Applier()
+    a.commit(T.CreateSessionTxn(5, 4000, b"p" * 16), 5)
+    a.commit(T.CreateTxn("/a", b"", acls.OPEN_ACL_UNSAFE, 0, 1))
+    a.commit(T.CreateTxn("/a/none", None, acls.OPEN_ACL_UNSAFE, 0, 1))
+    a.commit(T.CreateTxn("/a/eph", b"e", acls.OPEN_ACL_UNSAFE, 5, 2), 5)
+    a.commit(T.CreateTxn("/a/box", b"", acls.OPEN_ACL_UNSAFE, CONTAINER_OWNER, 3))
+    a.commit(T.CreateTxn("/a/ttl", b"t", acls.OPEN_ACL_UNSAFE, ttl_owner(5000), 4))
+    a.commit(T.CreateTxn("/a/bin", bytes(range(256)), _digest_acl("bob"), 0, 5))
+    a.commit(T.CreateTxn("/a/ünï", b"u", _digest_acl("eve"), 0, 6))
+    a.commit(T.SetACLTxn("/a/bin", _digest_acl("carol"), 1))
+    a.commit(T.SetDataTxn("/a", b"x" * 1000, 1))
+    return a.tree
+
+
+def test_snapshot_round_trip_keeps_every_field_and_shares_equal_acls():
+    tree = _tree_with_every_kind_of_node()
+    _, chunks = tree.snapshot(nodes_per_chunk=2)
+    loaded, _ = DataTree.from_snapshot(b"".join(chunks))
+    assert tree_state(loaded) == tree_state(tree)
+    assert (loaded.ephemerals, loaded.containers, loaded.ttl_nodes, loaded.sessions) == \
+        (tree.ephemerals, tree.containers, tree.ttl_nodes, tree.sessions)
+    assert loaded.nodes["/a"].acl is loaded.nodes["/a/eph"].acl   # one shared tuple
+    assert loaded.nodes["/a/none"].data is None
+
+
+def test_a_version_1_snapshot_is_still_read():
+    """Version 1 wrote every node's ACL list in full; data dirs written then must still load."""
+    from coord.protocol.jute import (write_buffer, write_int, write_long, write_ustring,
+                                     write_vector)
+    tree = _tree_with_every_kind_of_node()
+    out = bytearray(b"CORDTREE")
+    write_int(out, 1)
+    write_long(out, tree.last_zxid)
+    write_int(out, len(tree.sessions))
+    for session_id, (timeout_ms, passwd) in tree.sessions.items():
+        write_long(out, session_id)
+        write_int(out, timeout_ms)
+        write_buffer(out, passwd)
+    for path, node in tree.nodes.items():
+        write_int(out, 1)
+        write_ustring(out, path)
+        write_buffer(out, node.data)
+        write_vector(out, node.acl, lambda o, a: a.serialize(o))
+        for value in (node.czxid, node.mzxid, node.ctime, node.mtime):
+            write_long(out, value)
+        for value in (node.version, node.cversion, node.aversion):
+            write_int(out, value)
+        write_long(out, node.ephemeral_owner)
+        write_long(out, node.pzxid)
+    write_int(out, 0)
+    loaded, zxid = DataTree.from_snapshot(bytes(out))
+    assert zxid == tree.last_zxid
+    assert tree_state(loaded) == tree_state(tree)
+    assert loaded.ephemerals == tree.ephemerals
+
+
+def test_a_truncated_snapshot_is_an_error_not_a_smaller_tree():
+    tree = _tree_with_every_kind_of_node()
+    data = b"".join(tree.snapshot()[1])
+    for cut in (len(data) - 1, len(data) - 30, len(data) // 2):
+        with pytest.raises(ValueError):
+            DataTree.from_snapshot(data[:cut])
