@@ -5,7 +5,9 @@ scrapes), in ZooKeeper's PrometheusMetricsProvider names where ZooKeeper has the
 """
 
 from prometheus_client import ProcessCollector
-from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric,
+)
 
 from coord import monitoring
 
@@ -88,6 +90,12 @@ class CoreCollector:
         for member_id, lag in monitoring.follower_lags(core).items():
             lags.add_metric([str(member_id)], lag)
         yield lags
+        limits = CounterMetricFamily("coord_limit_hits",
+                                     "Times a protective limit bit (docs/operations.md, Limits)",
+                                     labels=["limit"])
+        for limit, count in sorted(core.limit_counts.items()):
+            limits.add_metric([limit], count)
+        yield limits
         for attribute, name, documentation in SUMMARIES:
             yield _summary(name, documentation, getattr(core, attribute))
 

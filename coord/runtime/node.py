@@ -355,6 +355,7 @@ class CoordNode:
         if limit and self._per_address.get(host, 0) >= limit:
             self.log.warn("too many connections from {host} (max {limit}); refusing", host=host,
                           limit=limit)
+            self.core.limit_counts["connections_refused"] += 1
             return None
         self._next_conn_id += 1
         return _ClientProtocol(self, self._next_conn_id)

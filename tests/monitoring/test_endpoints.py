@@ -2,6 +2,8 @@
 AdminServer command read as JSON from coord and from Apache ZooKeeper 3.8, field names compared."""
 
 import json
+import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -64,14 +66,15 @@ def workload(hosts):
 def test_metrics_standalone_match_mntr_and_log_json(tmp_path):
     metrics_port = free_port()
     # The flags this time (the zoo.cfg keys are used by the ensemble test below).
-    server = CoordProcess(tmp_path, config={"metricsProvider.httpHost": "127.0.0.1"},
+    server = CoordProcess(tmp_path, config={"metricsProvider.httpHost": "127.0.0.1",
+                                            "maxClientCnxns": 2},
                           extra_args=["--metrics-port", str(metrics_port), "--log-format", "json"])
     server.start()
     try:
         client = workload(server.hosts)
         try:
             families = scrape(metrics_port)
-            stats = mntr(server)
+            stats = mntr(server)   # the second connection of two allowed
             for name in ("znode_count", "watch_count", "ephemerals_count", "global_sessions",
                          "approximate_data_size"):
                 assert gauge(families, name) == float(stats["zk_" + name]), name
@@ -87,6 +90,24 @@ def test_metrics_standalone_match_mntr_and_log_json(tmp_path):
                 assert gauge(families, name + "_count") >= at_least, name
                 assert gauge(families, name, quantile="0.5") >= 0
             assert families["process_resident_memory_bytes"].samples[0].value > 0
+            # A limit biting is counted: the kazoo client and one more, the third is refused.
+            extra = [socket.create_connection((server.host, server.port), timeout=5)
+                     for _ in range(2)]
+            try:
+                deadline = time.monotonic() + 10
+                while True:
+                    try:
+                        hits = gauge(scrape(metrics_port), "coord_limit_hits_total",
+                                     limit="connections_refused")
+                    except KeyError:
+                        hits = 0
+                    if hits or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.1)
+                assert hits == 1
+            finally:
+                for sock in extra:
+                    sock.close()
         finally:
             client.stop()
             client.close()

@@ -1,4 +1,4 @@
-"""Quotas under /zookeeper/quota, differentially: zkCli's own setquota/listquota/delquota against
+"""Quotas under /zookeeper/quota, differentially: zkCli's own setquota and delquota against
 Apache ZooKeeper 3.8 and coord, the subtree changed with kazoo, zookeeper_stats compared step by
 step; then hard limits with enforcement on (zookeeper.enforceQuota), and stats across a restart."""
 
@@ -75,9 +75,6 @@ def quota_story(process):
             seen.append((name, stats(client, "/app")))
         stat_node = client.exists("/zookeeper/quota/app/zookeeper_stats")
         seen.append(("stats node stat", stat_node.version, stat_node.mzxid == stat_node.czxid))
-        listing = [line for line in zkcli(process, "listquota", "/app").splitlines()
-                   if line.startswith("Output")]
-        seen.append(("listquota", listing))
         zkcli(process, "delquota", "/app")
         seen.append(("delquota", client.get_children("/zookeeper/quota")))
         client.create("/app/after", b"")
