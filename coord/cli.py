@@ -39,6 +39,12 @@ def _server_parser(sub):
     p.add_argument("--read-only-mode", action="store_true", default=None,
                    help="a member cut off from its quorum serves read-only clients "
                         "(readonlymode.enabled)")
+    p.add_argument("--log-format", choices=("text", "json"),
+                   help="log lines as readable text (default) or JSON objects (coord.logFormat)")
+    p.add_argument("--metrics-port", type=int,
+                   help="serve Prometheus metrics at /metrics on this port (metricsProvider.httpPort)")
+    p.add_argument("--admin-port", type=int,
+                   help="serve ZooKeeper's AdminServer JSON on this port (admin.serverPort)")
     p.add_argument("--super-digest", help="'super:<base64 sha1>' granting a super user")
     p.add_argument("--no-extended-types", dest="extended_types", action="store_false", default=None,
                    help="refuse TTL nodes (Unimplemented), like ZooKeeper without extendedTypesEnabled")

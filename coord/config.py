@@ -51,6 +51,20 @@ class Config:
     max_outstanding_per_connection: int = 500      # coord.maxOutstandingPerConnection
     max_client_output_bytes: int = 32 * 1024 * 1024   # coord.maxClientOutputBytes: unread replies
     max_sessions: int = 0                          # coord.maxSessions: new sessions refused above
+    # Monitoring (docs/operations.md). /metrics is served when a port is set (or ZooKeeper's
+    # Prometheus provider class is named, then on its default 7000); the AdminServer only when
+    # admin.serverPort or admin.enableServer=true is set: ZooKeeper enables it by default on 8080,
+    # but several coord members on one machine (coord ensemble, the tests) would fight over it.
+    metrics_port: int | None = None                # metricsProvider.httpPort
+    metrics_host: str = "0.0.0.0"                  # metricsProvider.httpHost
+    metrics_provider: str | None = None            # metricsProvider.className
+    admin_enabled: bool | None = None              # admin.enableServer
+    admin_port: int | None = None                  # admin.serverPort
+    admin_host: str = "0.0.0.0"                    # admin.serverAddress
+    admin_command_url: str = "/commands"           # admin.commandURL
+    log_format: str = "text"                       # coord.logFormat: text or json
+    initial_config: str = ""                       # the zoo.cfg text as read (AdminServer icfg)
+    enforce_quota: bool = False                    # enforceQuota (zookeeper.enforceQuota): hard quota limits
     warnings: list = dataclasses.field(default_factory=list)
 
     @property
@@ -120,10 +134,40 @@ class Config:
                 raise ConfigError("server ids must be in 1..255")
         elif not 0 <= self.server_id <= 127:
             raise ConfigError("server id must be in 0..127")
+        self._finish_monitoring()
         if self.heartbeat_ms <= 0 or self.election_timeout_ms < 2 * self.heartbeat_ms:
             raise ConfigError("coord.electionTimeoutMs (%d) must be at least twice "
                               "coord.heartbeatMs (%d)" % (self.election_timeout_ms, self.heartbeat_ms))
         return self
+
+
+    def _finish_monitoring(self):
+        if self.metrics_provider is not None:
+            if self.metrics_provider not in PROMETHEUS_PROVIDERS:
+                raise ConfigError("metricsProvider.className=%s: coord serves Prometheus metrics "
+                                  "only (%s)" % (self.metrics_provider, PROMETHEUS_PROVIDERS[0]))
+            if self.metrics_port is None:
+                self.metrics_port = DEFAULT_METRICS_PORT
+        if self.admin_enabled is None:
+            self.admin_enabled = self.admin_port is not None
+        if self.admin_enabled and self.admin_port is None:
+            self.admin_port = DEFAULT_ADMIN_PORT
+        for key, port in (("metricsProvider.httpPort", self.metrics_port),
+                          ("admin.serverPort", self.admin_port)):
+            if port is not None and not 0 <= port <= 65535:
+                raise ConfigError("%s %d is not a TCP port" % (key, port))
+        if not self.admin_command_url.startswith("/") or self.admin_command_url == "/":
+            raise ConfigError("admin.commandURL must be a path below / (like /commands), got %r"
+                              % self.admin_command_url)
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError("coord.logFormat must be one of %s, got %r"
+                              % (", ".join(LOG_FORMATS), self.log_format))
+
+
+DEFAULT_METRICS_PORT = 7000       # ZooKeeper's metricsProvider.httpPort default
+DEFAULT_ADMIN_PORT = 8080         # ZooKeeper's admin.serverPort default
+PROMETHEUS_PROVIDERS = ("org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider",)
+LOG_FORMATS = ("text", "json")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +252,16 @@ _HONOURED = {
     "coord.maxClientOutputBytes": ("max_client_output_bytes", _int),
     "coord.maxSessions": ("max_sessions", _int),
     "jute.maxbuffer": ("max_frame_bytes", _int),
+    "metricsProvider.httpPort": ("metrics_port", _int),
+    "metricsProvider.httpHost": ("metrics_host", str.strip),
+    "metricsProvider.className": ("metrics_provider", str.strip),
+    "admin.enableServer": ("admin_enabled", _bool),
+    "admin.serverPort": ("admin_port", _int),
+    "admin.serverAddress": ("admin_host", str.strip),
+    "admin.commandURL": ("admin_command_url", str.strip),
+    "coord.logFormat": ("log_format", str.strip),
+    "enforceQuota": ("enforce_quota", _bool),
+    "zookeeper.enforceQuota": ("enforce_quota", _bool),
 }
 
 
@@ -270,6 +324,7 @@ def load(config_path=None, **overrides):
         except OSError as e:
             raise ConfigError("cannot read config %s: %s" % (config_path, e.strerror)) from None
         parse_zoo_cfg(text, config, source=config_path)
+        config.initial_config = text
         # Relative dataDir in a zoo.cfg is relative to where the server runs, as with ZooKeeper.
     if config.members and overrides.get("server_id") is None:
         config.server_id = read_myid(overrides.get("data_dir") or config.data_dir)

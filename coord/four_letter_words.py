@@ -6,9 +6,9 @@ core itself reads nothing from the operating system. Layouts follow ZooKeeper's,
 as ``zkServer.sh status`` parse them (the ``Mode:`` line of srvr).
 """
 
-import coord
+from coord import monitoring
 
-VERSION = "3.8.0-coord-%s" % coord.__version__
+VERSION = monitoring.VERSION
 
 
 def render(core, word, facts):
@@ -24,13 +24,8 @@ def _version_line():
 
 
 def _latency_line(core):
-    avg = core.latency_total_ms / core.latency_count if core.latency_count else 0.0
+    avg = monitoring.average_latency(core)
     return "Latency min/avg/max: %d/%.4f/%d" % (core.latency_min_ms or 0, avg, core.latency_max_ms)
-
-
-def _outstanding(core):
-    """Requests accepted and not yet answered, and answers waiting to leave, on every connection."""
-    return sum(len(c.held) + len(c.slots) for c in core.connections.values())
 
 
 def _server_lines(core):
@@ -39,7 +34,7 @@ def _server_lines(core):
         "Received: %d" % core.packets_received,
         "Sent: %d" % core.packets_sent,
         "Connections: %d" % len(core.connections),
-        "Outstanding: %d" % _outstanding(core),
+        "Outstanding: %d" % monitoring.outstanding_requests(core),
         "Zxid: 0x%x" % core.tree.last_zxid,
         "Mode: %s" % core.mode,
         "Node count: %d" % core.tree.node_count,
@@ -99,58 +94,12 @@ def _cons(core, facts):
 
 
 def _mntr(core, facts):
-    data_size, log_size = facts.data_dir_sizes()
-    connections_watching, paths, total = core.watches.summary()
-    avg = core.latency_total_ms / core.latency_count if core.latency_count else 0.0
-    open_fds, max_fds = facts.file_descriptors()
-    rows = [
-        ("zk_version", VERSION),
-        ("zk_server_state", core.mode),
-        ("zk_avg_latency", "%.4f" % avg),
-        ("zk_max_latency", core.latency_max_ms),
-        ("zk_min_latency", core.latency_min_ms or 0),
-        ("zk_packets_received", core.packets_received),
-        ("zk_packets_sent", core.packets_sent),
-        ("zk_num_alive_connections", len(core.connections)),
-        ("zk_outstanding_requests", _outstanding(core)),
-        ("zk_znode_count", core.tree.node_count),
-        ("zk_watch_count", core.watches.total_count()),
-        ("zk_ephemerals_count", sum(len(p) for p in core.tree.ephemerals.values())),
-        ("zk_approximate_data_size", core.tree.approximate_data_size()),
-        ("zk_open_file_descriptor_count", open_fds),
-        ("zk_max_file_descriptor_count", max_fds),
-        ("zk_uptime", core.clock.monotonic_ms() - core.started_ms),
-        ("zk_global_sessions", len(core.tree.sessions)),
-        ("zk_local_sessions", 0),
-        ("zk_auth_failed_count", core.auth_failed_count),
-        ("zk_data_dir_size", data_size),
-        ("zk_log_dir_size", log_size),
-        ("zk_last_proposal_size", -1),
-        ("zk_watch_paths", paths),
-        ("zk_connections_watching", connections_watching),
-    ]
-    if not core.standalone:
-        raft = core.raft
-        rows.append(("zk_current_term", raft.term))
-        rows.append(("zk_commit_index", raft.log.committed))
-        last = core.elections[-1] if core.elections else {}
-        rows.append(("zk_elections", len(core.elections)))
-        for key in ("detection_ms", "election_ms", "first_commit_ms"):
-            rows.append(("zk_last_election_" + key, last.get(key, -1)))
-        if core.mode == "leader":
-            voters = [p for p in raft.progress if p in raft.voters]
-            last = raft.log.last_index
-            synced = [p for p in voters if last - raft.progress[p].match <= 1]
-            rows.append(("zk_learners", len(raft.progress)))
-            rows.append(("zk_followers", len(raft.progress)))
-            rows.append(("zk_synced_followers", len(synced)))
-            rows.append(("zk_synced_non_voting_followers", 0))
-            rows.append(("zk_synced_observers", sum(
-                1 for p in raft.progress if p in raft.learners and last - raft.progress[p].match <= 1)))
-            rows.append(("zk_pending_syncs", len(raft.pending_reads)))
-            for peer in sorted(raft.progress):
-                rows.append(("zk_follower_%d_lag" % peer, last - raft.progress[peer].match))
-    return "".join("%s\t%s\n" % row for row in rows)
+    rows = []
+    for key, value in monitoring.monitor_values(core, facts).items():
+        if key == "avg_latency":
+            value = "%.4f" % value
+        rows.append("zk_%s\t%s\n" % (key, value))
+    return "".join(rows)
 
 
 def _conf(core, facts):

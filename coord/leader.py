@@ -46,10 +46,16 @@ class Prepared:
         self.checks_passed = checks_passed  # a multi of checks only
 
 
+def _no_log(level, message):
+    pass
+
+
 class LeaderRole:
-    def __init__(self, config, tree, raft, clock, now_ms):
+    def __init__(self, config, tree, raft, clock, now_ms, log=_no_log):
         self.config = config
         self.tree = tree
+        self.log = log
+        self._over_quota = set()     # quota paths warned about, until they are back under
         self.raft = raft
         self.clock = clock
         self.pending = P.PendingChanges(tree)
@@ -74,7 +80,8 @@ class LeaderRole:
             return Prepared(self.raft.log.last_index, error=Err.SESSION_EXPIRED)
         if opcode == CLOSE_SESSION:
             return Prepared(self.close_session(session_id, cxid))
-        ctx = P.PrepContext(session_id, identities, 0, self.config.extended_types)
+        ctx = P.PrepContext(session_id, identities, 0, self.config.extended_types,
+                            self._check_quota)
         try:
             if opcode == OpCode.MULTI:
                 return self._multi(session_id, cxid, request, ctx)
@@ -82,6 +89,27 @@ class LeaderRole:
         except P.OpError as e:
             return Prepared(self.raft.log.last_index, error=e.code)
         return Prepared(self._propose(session_id, cxid, txn))
+
+    def _check_quota(self, path, data, creating):
+        """Quotas are checked against the applied tree, as ZooKeeper checks its DataTree."""
+        tree = self.tree
+        new_bytes = len(data) if data else 0
+        if creating:
+            bytes_diff, count_diff = new_bytes, 1
+        else:
+            node = tree.nodes.get(path)
+            bytes_diff, count_diff = new_bytes - (len(node.data) if node and node.data else 0), 0
+        quota, verdict = tree.quotas.check(tree, path, bytes_diff, count_diff)
+        if verdict is None:
+            self._over_quota.discard(quota)
+            return
+        message, hard = verdict
+        if quota not in self._over_quota:
+            # Once per quota each time it goes over, not once per write (ZooKeeper rate-limits).
+            self._over_quota.add(quota)
+            self.log("warn", message)
+        if hard and self.config.enforce_quota:
+            raise P.OpError(Err.QUOTA_EXCEEDED, path)
 
     def _prep_one(self, opcode, request, ctx, view):
         if opcode in CREATE_OPS:

@@ -42,7 +42,7 @@ the election jitter from ``raft_rng``.
 
 import collections
 
-from coord import four_letter_words
+from coord import four_letter_words, monitoring
 from coord import peer_wire as W
 from coord.consensus.messages import NONE, NOOP, Message
 from coord.consensus.raft import LEADER, InvalidMessage, NotLeader, RaftConfig, RaftNode
@@ -248,6 +248,16 @@ class ServerCore:
         self._backlog_estimate = 0
         self._sessions_full = False        # coord.maxSessions is biting (logged once per episode)
         self.limit_counts = collections.Counter()   # limit name -> times it bit (metrics)
+        # ZooKeeper's summaries: updatelatency (a write from arrival to its answer being decided
+        # here), readlatency (the batch of requests a read arrived in), election_time.
+        self.update_latency = monitoring.Summary()
+        self.read_latency = monitoring.Summary()
+        self.election_time = monitoring.Summary()
+        # The rest of the availability budget: noticing the leader is gone, and the new leader's
+        # first commit applied here.
+        self.election_detection = monitoring.Summary()
+        self.election_first_commit = monitoring.Summary()
+        self.fsync_time = monitoring.Summary()     # observed by the runtime around each log write
         self._config_node = (config.dynamic_config_text(), clock.wall_ms())
         if config.ensemble:
             self.tree.set_config_node(*self._config_node)
@@ -342,13 +352,15 @@ class ServerCore:
             self._close_now(conn)
             return
         now = self.clock.monotonic_ms()
-        requests = 0
+        requests = reads = 0
         for event in events:
             if conn.draining:
                 break
             if type(event) is RequestReceived:
                 self._request(conn, event.xid, event.opcode, event.request, now)
                 requests += 1
+                if event.opcode in _TREE_READS:
+                    reads += 1
             elif type(event) is ConnectRequested:
                 self._connect(conn, event.request)
             elif type(event) is FourLetterWord:
@@ -363,7 +375,10 @@ class ServerCore:
                 self._enqueue(conn, event.xid, None, Err.UNIMPLEMENTED)
         if requests:
             # One clock read per batch of requests, not two per request: this is the hot path.
-            self._record_latency(conn, self.clock.monotonic_ms() - now, requests)
+            latency = self.clock.monotonic_ms() - now
+            self._record_latency(conn, latency, requests)
+            if reads:
+                self.read_latency.observe(latency, reads)
             self._backlog_estimate += requests
             if not conn.closed and not conn.throttled and self._over_limit(conn):
                 self._throttle(conn)
@@ -585,6 +600,9 @@ class ServerCore:
                   "election_ms": found - lost,
                   "first_commit_ms": now - found}
         self.elections.append(record)
+        self.election_time.observe(record["election_ms"])
+        self.election_detection.observe(record["detection_ms"])
+        self.election_first_commit.observe(record["first_commit_ms"])
         self._leader_lost_ms = self._leader_found_ms = None
         self.log("info", "election of term %(term)d: detection %(detection_ms)d ms, election "
                  "%(election_ms)d ms, first commit %(first_commit_ms)d ms" % record)
@@ -610,7 +628,7 @@ class ServerCore:
         if self.raft.role == LEADER and self.leader is None and self._term_start \
                 and applied >= self._term_start:
             self.leader = LeaderRole(self.config, self.tree, self.raft, self.clock,
-                                     self.clock.monotonic_ms())
+                                     self.clock.monotonic_ms(), self.log)
             for session_id in self._touched:
                 self.leader.tracker.touch(session_id, self.clock.monotonic_ms())
             self._touched.clear()
@@ -810,12 +828,14 @@ class ServerCore:
         for slot in conn.slots:
             if slot[0] == xid and slot[1] is None:
                 slot[1], slot[2], slot[3] = data, zxid_tag, close_after
+                if slot[4] is not None:
+                    self.update_latency.observe(self.clock.monotonic_ms() - slot[4])
                 break
         else:
             return
         slots = conn.slots
         while slots and slots[0][1] is not None:
-            _, data, tag, close = slots.popleft()
+            _, data, tag, close, _started = slots.popleft()
             if data:
                 self._emit(conn, tag, data)
             if close:
@@ -1056,7 +1076,7 @@ class ServerCore:
                 self._reply(conn, xid, R.MultiResponse([]))
                 return
             conn.pending_writes[xid] = (opcode, request)
-            conn.slots.append([xid, None, 0, False])
+            conn.slots.append([xid, None, 0, False, self.clock.monotonic_ms()])
             self._route(session_id, xid, opcode, request, conn.identities)
             return
         if opcode == OpCode.SYNC:
@@ -1084,7 +1104,7 @@ class ServerCore:
             return
         self._sync_counter += 1
         context = b"%d:%d" % (self.member_id, self._sync_counter)
-        conn.slots.append([xid, None, 0, False])
+        conn.slots.append([xid, None, 0, False, None])
         self._syncs[context] = (conn, xid, path)
         if not self.raft.read_index(context):
             self._unrouted_syncs.append(context)   # asked again once a leader is known

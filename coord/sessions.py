@@ -87,3 +87,7 @@ class SessionTracker:
 
     def sessions(self):
         return list(self._timeout_ms)
+
+    def expiry_buckets(self):
+        """Bucket time (ms) -> the session ids due then, soonest first (AdminServer ``dump``)."""
+        return {when: sorted(self._buckets[when]) for when in sorted(self._buckets)}

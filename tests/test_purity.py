@@ -18,7 +18,8 @@ PURE_FILES = sorted(
     list((COORD_DIR / "protocol").glob("*.py"))
     + list((COORD_DIR / "tree").glob("*.py"))
     + list((COORD_DIR / "consensus").glob("*.py"))
-    + [COORD_DIR / name for name in ("sessions.py", "server.py", "four_letter_words.py")]
+    + [COORD_DIR / name for name in ("sessions.py", "server.py", "four_letter_words.py", "monitoring.py",
+                                    "admin_commands.py")]
     + [COORD_DIR / "storage" / "format.py"]
     + [COORD_DIR / "migration" / name for name in ("zkformat.py", "convert.py")]
 )

@@ -230,6 +230,8 @@ class CoordNode:
         self._snapshot_ends = {}      # snapshot zxid -> last zxid it may reflect
         self._startup_last_index = 0
         self._stopping = False
+        self.metrics_port = None          # listening ports of /metrics and the AdminServer
+        self.admin_port = None
 
     # -- start / stop ---------------------------------------------------------------------------
 
@@ -269,6 +271,7 @@ class CoordNode:
             port = me.client_port
             host = me.client_host or host
         self.port = self.reactor.listenTCP(port, _ClientFactory(self), interface=host, backlog=128)
+        self._listen_http()
         self._ticker = task.LoopingCall(self._tick)
         self._ticker.clock = self.reactor
         self._ticker.start(cfg.heartbeat_ms / 1000.0, now=False)
@@ -282,6 +285,22 @@ class CoordNode:
         self._drain()
         return self.port
 
+    def _listen_http(self):
+        cfg = self.config
+        if cfg.metrics_port is None and not cfg.admin_enabled:
+            return
+        from coord.runtime import http   # prometheus_client and twisted.web only when asked for
+        if cfg.metrics_port is not None:
+            self.metrics_port = http.listen_metrics(self.reactor, self, cfg.metrics_host,
+                                                    cfg.metrics_port)
+            self.log.info("Prometheus metrics on http://{host}:{port}/metrics",
+                          host=cfg.metrics_host, port=self.metrics_port.getHost().port)
+        if cfg.admin_enabled:
+            self.admin_port = http.listen_admin(self.reactor, self, cfg.admin_host, cfg.admin_port,
+                                                cfg.admin_command_url)
+            self.log.info("AdminServer on http://{host}:{port}{url}", host=cfg.admin_host,
+                          port=self.admin_port.getHost().port, url=cfg.admin_command_url)
+
     async def stop(self):
         """Stop listening, let the last batch reach disk, close connections and the data dir."""
         if self._stopping:
@@ -290,8 +309,9 @@ class CoordNode:
         self._stopping = True
         if self._ticker is not None and self._ticker.running:
             self._ticker.stop()
-        if self.port is not None:
-            await defer.maybeDeferred(self.port.stopListening)
+        for port in (self.port, self.metrics_port, self.admin_port):
+            if port is not None:
+                await defer.maybeDeferred(port.stopListening)
         # Let the write in flight (and anything staged) reach the disk; bounded by
         # STOP_FLUSH_TIMEOUT_S so a dead disk cannot hang shutdown.
         deadline = time.monotonic() + STOP_FLUSH_TIMEOUT_S
@@ -335,6 +355,7 @@ class CoordNode:
         if limit and self._per_address.get(host, 0) >= limit:
             self.log.warn("too many connections from {host} (max {limit}); refusing", host=host,
                           limit=limit)
+            self.core.limit_counts["connections_refused"] += 1
             return None
         self._next_conn_id += 1
         return _ClientProtocol(self, self._next_conn_id)
@@ -505,7 +526,10 @@ class CoordNode:
         for meta, data in installs:
             self._write_received_snapshot(meta, data)
         if batch is not None:
+            started = time.monotonic()
             self.data_dir.wal.write(batch)
+            return (time.monotonic() - started) * 1000
+        return None
 
     def _write_received_snapshot(self, meta, data):
         writer = self.data_dir.new_snapshot(meta.index)
@@ -522,8 +546,10 @@ class CoordNode:
                 os.unlink(path)
         self._snapshot_ends[meta.index] = int.from_bytes(data[:8], "big")
 
-    def _write_done(self, _result, batch, state, readys):
+    def _write_done(self, fsync_ms, batch, state, readys):
         self._writing = False
+        if fsync_ms is not None:
+            self.core.fsync_time.observe(round(fsync_ms, 3))
         if state is not None:
             self._persisted_state = state
         self._persisted(readys)

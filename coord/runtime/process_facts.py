@@ -34,6 +34,20 @@ class ProcessFacts:
         return (_dir_size(self.snapshot_dir) if self.snapshot_dir else 0,
                 _dir_size(self.log_dir) if self.log_dir else 0)
 
+    def last_snapshot(self):
+        """(zxid, mtime in seconds) of the newest snapshot file, or (-1, -1) without one."""
+        if not self.snapshot_dir:
+            return -1, -1
+        from coord.storage.snapshots import list_snapshots
+        try:
+            found = list_snapshots(self.snapshot_dir)
+            if found:
+                zxid, path = found[0]
+                return zxid, int(os.path.getmtime(path))
+        except OSError:
+            pass   # the directory or the file went away meanwhile (purged)
+        return -1, -1
+
     def file_descriptors(self):
         """(open, limit); -1 where the platform cannot tell."""
         try:
@@ -59,3 +73,23 @@ class ProcessFacts:
             ("user.home", os.path.expanduser("~")),
             ("user.dir", os.getcwd()),
         ]
+
+    def memory(self):
+        """ZooKeeper's os.memory.* environment entries, for this process: resident (total),
+        the address-space limit (max) and what is left under it (free)."""
+        total = max_bytes = -1
+        try:
+            with open("/proc/self/statm") as f:
+                total = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            pass
+        try:
+            import resource
+            limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+            max_bytes = -1 if limit == resource.RLIM_INFINITY else limit
+        except (ImportError, ValueError):
+            pass
+        free = max_bytes - total if max_bytes >= 0 and total >= 0 else -1
+        mb = lambda n: "%dMB" % (n // (1024 * 1024)) if n >= 0 else "-1"   # noqa: E731
+        return [("os.memory.free", mb(free)), ("os.memory.max", mb(max_bytes)),
+                ("os.memory.total", mb(total))]

@@ -1,5 +1,7 @@
 """Process-level running: logging, start-up errors, and clean shutdown on SIGTERM / Ctrl-C."""
 
+import datetime
+import json
 import sys
 
 from twisted.internet import defer
@@ -24,9 +26,32 @@ def _format(event):
     return "%s %-5s %s\n" % (formatTime(event.get("log_time")), level, text)
 
 
-def _start_logging():
+def _format_json(event):
+    """One JSON object per line (coord.logFormat=json), for log shippers: time (ISO 8601, UTC),
+    level, logger (the emitting namespace), message, and the traceback of a failure."""
+    text = formatEvent(event)
+    if not text:
+        return None
+    record = {
+        "time": datetime.datetime.fromtimestamp(event.get("log_time", 0), _UTC).isoformat(
+            timespec="milliseconds"),
+        "level": event.get("log_level", LogLevel.info).name,
+        "logger": event.get("log_namespace", ""),
+        "message": text,
+    }
+    failure = event.get("log_failure")
+    if failure is not None:
+        record["traceback"] = failure.getTraceback()
+    return json.dumps(record) + "\n"
+
+
+_UTC = datetime.timezone.utc
+FORMATTERS = {"text": _format, "json": _format_json}
+
+
+def _start_logging(log_format="text"):
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
-    observer = FilteringLogObserver(FileLogObserver(sys.stderr, _format), [predicate])
+    observer = FilteringLogObserver(FileLogObserver(sys.stderr, FORMATTERS[log_format]), [predicate])
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
@@ -36,7 +61,7 @@ def run(config):
 
     from coord.runtime.node import CoordNode
 
-    _start_logging()
+    _start_logging(config.log_format)
     log = Logger(namespace="coord")
     for warning in config.warnings:
         log.warn("{warning}", warning=warning)

@@ -52,6 +52,9 @@ JAVA_SHARE = Path("/usr/share/java")
 ZOOKEEPER_JAR = JAVA_SHARE / "zookeeper.jar"
 ZOOKEEPER_REQUIRED_JARS = (ZOOKEEPER_JAR, JAVA_SHARE / "zookeeper-jute.jar", JAVA_SHARE / "slf4j-api.jar")
 ZOOKEEPER_LOG_JARS = (JAVA_SHARE / "slf4j-log4j12.jar", JAVA_SHARE / "log4j-1.2.jar")
+# The servlet API Jetty needs for the AdminServer; Debian's zookeeper.jar manifest does not name
+# it (libservlet-api-java comes in with libjetty9-java), so without it the AdminServer won't start.
+ZOOKEEPER_ADMIN_JARS = (JAVA_SHARE / "servlet-api.jar",)
 ZOOKEEPER_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
 ZOOKEEPER_QUORUM_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
@@ -385,7 +388,7 @@ class ZooKeeperProcess(_ServerProcess):
 
     def classpath(self) -> str:
         entries = [str(self.work_dir), str(ZOOKEEPER_JAR)]
-        entries += [str(jar) for jar in ZOOKEEPER_LOG_JARS if jar.is_file()]
+        entries += [str(jar) for jar in ZOOKEEPER_LOG_JARS + ZOOKEEPER_ADMIN_JARS if jar.is_file()]
         return os.pathsep.join(entries)
 
     def command(self) -> list:

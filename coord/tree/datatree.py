@@ -26,6 +26,7 @@ from coord.protocol.jute import (
 from coord.protocol.records import ACL, Stat
 from coord.tree import acl as acls
 from coord.tree import txns as T
+from coord.tree.quotas import Quotas
 from coord.tree.paths import parent_of, split_path
 
 import struct
@@ -109,6 +110,7 @@ class DataTree:
         self.ephemerals = {}        # session_id -> set of paths
         self.containers = set()
         self.ttl_nodes = set()
+        self.quotas = Quotas()      # /zookeeper/quota bookkeeping (quotas.py)
         self.last_zxid = 0
         root = Node(b"", acls.OPEN_ACL_UNSAFE, 0, 0, 0)
         self.nodes["/"] = root
@@ -181,6 +183,7 @@ class DataTree:
                 if tolerant:
                     return
                 raise TreeCorrupt("setData on missing %s" % txn.path)
+            self.quotas.data_changed(self, txn.path, node.data, txn.data)
             node.data = txn.data
             node.version = txn.version
             node.mzxid = header.zxid
@@ -231,6 +234,10 @@ class DataTree:
             node.children = existing.children
         self.nodes[path] = node
         _add_child(parent, name)
+        if existing is None:
+            self.quotas.created(self, path, txn.data)
+        else:
+            self.quotas.data_changed(self, path, existing.data, txn.data)
         # On replay the snapshot may already hold a later child count (and pzxid): keep it, as
         # ZooKeeper does. In normal operation parent_cversion is always the current count + 1.
         if not tolerant or txn.parent_cversion > parent.cversion:
@@ -258,6 +265,7 @@ class DataTree:
         if zxid > parent.pzxid:
             parent.pzxid = zxid
         self._unindex(path, node)
+        self.quotas.deleted(self, path, node.data)
         triggers.append((NODE_DELETED, path, node.acl))
         triggers.append((NODE_CHILDREN_CHANGED, parent_path, parent.acl))
 
@@ -342,6 +350,8 @@ class DataTree:
             tree._index(path, node)
         if "/" not in all_nodes:
             raise ValueError("no root node")
+        tree.quotas = Quotas()
+        tree.quotas.rebuild(tree)   # as ZooKeeper recounts quotas when it loads a snapshot
         return tree
 
     # -- snapshots -------------------------------------------------------------------------------
@@ -434,6 +444,8 @@ class DataTree:
         nodes = tree.nodes
         if "/" not in nodes:
             raise ValueError("tree snapshot has no root")
+        tree.quotas = Quotas()
+        tree.quotas.rebuild(tree)   # as ZooKeeper recounts quotas when it loads a snapshot
         return tree, snapshot_zxid
 
     def _read_nodes(self, data, offset):

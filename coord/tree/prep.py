@@ -41,13 +41,15 @@ class OpError(Exception):
 class PrepContext:
     """Who is asking, and the decisions prep may not make itself (time)."""
 
-    __slots__ = ("session_id", "identities", "time_ms", "extended_types")
+    __slots__ = ("session_id", "identities", "time_ms", "extended_types", "check_quota")
 
-    def __init__(self, session_id, identities, time_ms, extended_types=True):
+    def __init__(self, session_id, identities, time_ms, extended_types=True, check_quota=None):
         self.session_id = session_id
         self.identities = identities
         self.time_ms = time_ms
         self.extended_types = extended_types
+        # check_quota(path, data, creating) raises OpError(QUOTA_EXCEEDED) over a hard limit.
+        self.check_quota = check_quota
 
 
 def _next_version(current):
@@ -118,6 +120,8 @@ def prep_create(view, opcode, request, ctx):
         raise OpError(Err.NODE_EXISTS, path)
     if parent.ephemeral_owner > 0:
         raise OpError(Err.NO_CHILDREN_FOR_EPHEMERALS, path)
+    if ctx.check_quota is not None:
+        ctx.check_quota(path, request.data, True)
     if mode in (CreateMode.EPHEMERAL, CreateMode.EPHEMERAL_SEQUENTIAL):
         owner = ctx.session_id
     elif mode == CreateMode.CONTAINER:
@@ -146,6 +150,8 @@ def prep_set_data(view, request, ctx):
         raise OpError(Err.BAD_ARGUMENTS, path)
     node = _require(view, path)
     _check_acl(node, acls.WRITE, ctx, path)
+    if ctx.check_quota is not None:
+        ctx.check_quota(path, request.data, False)
     return SetDataTxn(path, request.data, _check_version(node.version, request.version, path))
 
 

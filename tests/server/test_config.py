@@ -32,9 +32,9 @@ def test_honoured_keys_and_derived_defaults(tmp_path):
     assert (config.min_session_timeout_ms, config.max_session_timeout_ms) == (6000, 60000)
     assert config.four_letter_words == ("ruok", "srvr", "mntr")
     assert (config.max_client_connections, config.snapshot_retain_count) == (100, 5)
+    assert config.admin_enabled is False
     assert config.warnings == [
-        "%s: these keys do not apply to coord and are ignored: "
-        "autopurge.purgeInterval, admin.enableServer" % path]
+        "%s: these keys do not apply to coord and are ignored: autopurge.purgeInterval" % path]
 
 
 def test_flags_override_the_file(tmp_path):
