@@ -27,12 +27,15 @@ import random
 import time
 
 from twisted.internet import defer, protocol, task, threads
+from twisted.internet.interfaces import IHandshakeListener
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from coord import peer_wire
 from coord.consensus.messages import NOOP, HardState, MsgType, SnapshotMeta
 from coord.consensus.raft import RaftConfig
 from coord.runtime.peers import PeerLinks
+from coord.runtime import tls
 from coord.runtime.process_facts import ProcessFacts
 from coord.server import ServerCore
 from coord.storage import consensus_state, snapshots
@@ -100,6 +103,8 @@ def recover_tree(data_dir):
 class _ClientProtocol(protocol.Protocol):
     """Moves bytes between one client socket and the core; no logic of its own."""
 
+    handshake_done = True   # plain TCP: no TLS handshake to wait for
+
     def __init__(self, node, conn_id):
         self.node = node
         self.conn_id = conn_id
@@ -116,20 +121,37 @@ class _ClientProtocol(protocol.Protocol):
         self.node.data_received(self.conn_id, data)
 
     def connectionLost(self, reason=None):
+        if tls.is_tls_failure(reason) and not self.handshake_done:
+            self.node.tls_handshake_failed(self.transport.getPeer(), reason.value)
         self.node.connection_lost(self.conn_id)
+
+
+@implementer(IHandshakeListener)
+class _SecureClientProtocol(_ClientProtocol):
+    """A client on the secure port: no request is read before the TLS handshake is done, and
+    then the verified client certificate (if any) names the connection's x509 identity."""
+
+    handshake_done = False
+
+    def handshakeCompleted(self):
+        self.handshake_done = True
+        subject = tls.peer_subject(self.transport)
+        if subject is not None:
+            self.node.client_certificate(self.conn_id, subject)
 
 
 class _ClientFactory(protocol.Factory):
     noisy = False   # CoordNode logs the one line that matters ("serving on ...")
 
     def logPrefix(self):
-        return "client port"
+        return "secure client port" if self.secure else "client port"
 
-    def __init__(self, node):
+    def __init__(self, node, secure=False):
         self.node = node
+        self.secure = secure
 
     def buildProtocol(self, addr):
-        return self.node.build_protocol(addr)
+        return self.node.build_protocol(addr, self.secure)
 
 
 class CoordNode:
@@ -141,6 +163,7 @@ class CoordNode:
         self.core = None
         self.data_dir = None
         self.port = None
+        self.secure_port = None
         self.peers = None
         self._transports = {}
         self._next_conn_id = 0
@@ -189,7 +212,8 @@ class CoordNode:
             addresses = {i: (m.host, m.peer_port) for i, m in cfg.members.items()}
             self.peers = PeerLinks(member_id, addresses,
                                    peer_wire.cluster_id(cfg.membership_lines()),
-                                   self._peer_frame, self._peer_lost, reactor=self.reactor)
+                                   self._peer_frame, self._peer_lost, reactor=self.reactor,
+                                   tls_settings=cfg.quorum_tls)
             self.peers.start()
         host, port = cfg.host, cfg.port
         me = cfg.members.get(member_id)
@@ -197,6 +221,14 @@ class CoordNode:
             port = me.client_port
             host = me.client_host or host
         self.port = self.reactor.listenTCP(port, _ClientFactory(self), interface=host, backlog=128)
+        if cfg.client_tls is not None:
+            secure_host = cfg.secure_host or host
+            self.secure_port = self.reactor.listenSSL(
+                cfg.secure_port, _ClientFactory(self, secure=True),
+                tls.client_port_options(cfg.client_tls), interface=secure_host, backlog=128)
+            self.log.info("TLS client port on {host}:{port} (client certificates: {auth})",
+                          host=secure_host, port=self.secure_port.getHost().port,
+                          auth=cfg.client_tls.client_auth)
         self._ticker = task.LoopingCall(self._tick)
         self._ticker.clock = self.reactor
         self._ticker.start(cfg.heartbeat_ms / 1000.0, now=False)
@@ -220,6 +252,8 @@ class CoordNode:
             self._ticker.stop()
         if self.port is not None:
             await defer.maybeDeferred(self.port.stopListening)
+        if self.secure_port is not None:
+            await defer.maybeDeferred(self.secure_port.stopListening)
         # Let the write in flight (and anything staged) reach the disk; bounded by
         # STOP_FLUSH_TIMEOUT_S so a dead disk cannot hang shutdown.
         deadline = time.monotonic() + STOP_FLUSH_TIMEOUT_S
@@ -257,7 +291,7 @@ class CoordNode:
 
     # -- connections ----------------------------------------------------------------------------
 
-    def build_protocol(self, addr):
+    def build_protocol(self, addr, secure=False):
         host = getattr(addr, "host", "")
         limit = self.config.max_client_connections
         if limit and self._per_address.get(host, 0) >= limit:
@@ -265,12 +299,20 @@ class CoordNode:
                           limit=limit)
             return None
         self._next_conn_id += 1
-        return _ClientProtocol(self, self._next_conn_id)
+        return (_SecureClientProtocol if secure else _ClientProtocol)(self, self._next_conn_id)
 
     def connection_made(self, proto, host, port):
         self._transports[proto.conn_id] = proto.transport
         self._per_address[host] = self._per_address.get(host, 0) + 1
         self.core.connection_made(proto.conn_id, host, port)
+
+    def client_certificate(self, conn_id, subject):
+        self.core.connection_authenticated(conn_id, "x509", subject)
+        self._drain()
+
+    def tls_handshake_failed(self, peer, error):
+        self.log.info("TLS handshake with client {host}:{port} failed: {error}",
+                      host=getattr(peer, "host", "?"), port=getattr(peer, "port", "?"), error=error)
 
     def data_received(self, conn_id, data):
         self.core.data_received(conn_id, data)
