@@ -118,6 +118,9 @@ class _Link(Int32StringReceiver):
 class _AcceptFactory(protocol.Factory):
     noisy = False
 
+    def logPrefix(self):
+        return "peer port"
+
     def __init__(self, peers):
         self.peers = peers
 

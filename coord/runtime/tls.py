@@ -16,8 +16,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 from twisted.internet import ssl
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
-from zope.interface import implementer
 
 from coord.auth import x500
 from coord.config import ConfigError
@@ -103,24 +101,29 @@ def load_trust_store(settings):
     return certs
 
 
+def _common_options(settings):
+    """CertificateOptions arguments both sides share: versions, cipher suites, the chain."""
+    kwargs = {"raiseMinimumTo": _VERSIONS[settings.min_version],
+              "lowerMaximumSecurityTo": _VERSIONS[settings.max_version]}
+    tls12 = [c for c in settings.ciphersuites if c not in _TLS13_SUITES]
+    if tls12:
+        names = ":".join(_openssl_cipher_name(c) for c in tls12)
+        kwargs["acceptableCiphers"] = ssl.AcceptableCiphers.fromOpenSSLCipherString(names)
+    return kwargs
+
+
 def _options(settings, *, verify_peer, require_peer):
     key, chain = load_key_store(settings)
-    kwargs = {}
+    kwargs = _common_options(settings)
     if verify_peer:
         # (trustRoot cannot say "verify if offered": clientAuth=want needs the older spelling.)
         kwargs["verify"] = True
         kwargs["caCerts"] = [crypto.X509.from_cryptography(c) for c in load_trust_store(settings)]
         kwargs["requireCertificate"] = require_peer
-    tls12 = [c for c in settings.ciphersuites if c not in _TLS13_SUITES]
-    if tls12:
-        names = ":".join(_openssl_cipher_name(c) for c in tls12)
-        kwargs["acceptableCiphers"] = ssl.AcceptableCiphers.fromOpenSSLCipherString(names)
     return ssl.CertificateOptions(
         privateKey=crypto.PKey.from_cryptography_key(key),
         certificate=crypto.X509.from_cryptography(chain[0]),
         extraCertChain=[crypto.X509.from_cryptography(c) for c in chain[1:]],
-        raiseMinimumTo=_VERSIONS[settings.min_version],
-        lowerMaximumSecurityTo=_VERSIONS[settings.max_version],
         **kwargs)
 
 
@@ -138,22 +141,17 @@ def quorum_accept_options(settings):
 def quorum_dial_options(settings, host):
     """For dialling member ``host``: its certificate must verify (and name ``host`` unless
     ``ssl.quorum.hostnameVerification=false``); ours goes along for its check."""
-    options = _options(settings, verify_peer=True, require_peer=True)
     if not settings.hostname_verification:
-        return options
-    return _HostnameChecking(options, host)
-
-
-@implementer(IOpenSSLClientConnectionCreator)
-class _HostnameChecking:
-    """Our certificate and trust store (CertificateOptions) plus Twisted's service_identity check
-    of the peer's name (ClientTLSOptions)."""
-
-    def __init__(self, options, host):
-        self._client = ssl.ClientTLSOptions(host, options.getContext())
-
-    def clientConnectionForTLS(self, tls_protocol):
-        return self._client.clientConnectionForTLS(tls_protocol)
+        return _options(settings, verify_peer=True, require_peer=True)
+    key, chain = load_key_store(settings)
+    roots = [ssl.Certificate(crypto.X509.from_cryptography(c)) for c in load_trust_store(settings)]
+    ours = ssl.PrivateCertificate.fromCertificateAndKeyPair(
+        ssl.Certificate(crypto.X509.from_cryptography(chain[0])),
+        ssl.KeyPair(crypto.PKey.from_cryptography_key(key)))
+    extra = _common_options(settings)
+    extra["extraCertChain"] = [crypto.X509.from_cryptography(c) for c in chain[1:]]
+    return ssl.optionsForClientTLS(host, trustRoot=ssl.trustRootFromCertificates(roots),
+                                   clientCertificate=ours, extraCertificateOptions=extra)
 
 
 def peer_subject(transport):
