@@ -67,11 +67,11 @@ def parse(text):
         name = expect("word")
         expect("punct", "{")
         entries = []
-        while i < len(tokens) and tokens[i][1] != "}":
+        while i < len(tokens) and tokens[i][:2] != ("punct", "}"):
             module = expect("word")
             flag = expect("word")
             options = {}
-            while i < len(tokens) and tokens[i][1] != ";":
+            while i < len(tokens) and tokens[i][:2] not in (("punct", ";"), ("punct", "}")):
                 key = expect("word")
                 expect("punct", "=")
                 if i >= len(tokens) or tokens[i][0] not in ("string", "word"):
@@ -81,7 +81,7 @@ def parse(text):
             expect("punct", ";")
             entries.append((module, flag, options))
         expect("punct", "}")
-        if i < len(tokens) and tokens[i][1] == ";":
+        if i < len(tokens) and tokens[i][:2] == ("punct", ";"):
             i += 1
         sections[name] = entries
     return sections
