@@ -188,6 +188,8 @@ class CoordNode:
         """Recover the data dir, build the core, join the ensemble and listen for clients."""
         cfg = self.config
         started = time.monotonic()
+        # Key and trust stores first: a bad file stops start-up before anything is opened.
+        secure_options = tls.client_port_options(cfg.client_tls) if cfg.client_tls else None
         self.data_dir = DataDir.open(cfg.data_dir, cfg.data_log_dir,
                                      warn=lambda m: self.log.warn("{m}", m=m))
         member_id = cfg.server_id or 1
@@ -221,11 +223,11 @@ class CoordNode:
             port = me.client_port
             host = me.client_host or host
         self.port = self.reactor.listenTCP(port, _ClientFactory(self), interface=host, backlog=128)
-        if cfg.client_tls is not None:
+        if secure_options is not None:
             secure_host = cfg.secure_host or host
             self.secure_port = self.reactor.listenSSL(
-                cfg.secure_port, _ClientFactory(self, secure=True),
-                tls.client_port_options(cfg.client_tls), interface=secure_host, backlog=128)
+                cfg.secure_port, _ClientFactory(self, secure=True), secure_options,
+                interface=secure_host, backlog=128)
             self.log.info("TLS client port on {host}:{port} (client certificates: {auth})",
                           host=secure_host, port=self.secure_port.getHost().port,
                           auth=cfg.client_tls.client_auth)
