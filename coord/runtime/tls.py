@@ -12,6 +12,7 @@ optionally encrypted with ``ssl.keyStore.password``, and its certificate chain;
   (``ssl.quorum.hostnameVerification``, default true, as ZooKeeper).
 """
 
+import service_identity
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
@@ -164,4 +165,7 @@ def peer_subject(transport):
 
 
 def is_tls_failure(failure):
-    return failure is not None and failure.check(SSL.Error) is not None
+    """Whether a connection was lost to a failed handshake: OpenSSL's verification, or the
+    host name check (service_identity) on a dialled member link."""
+    return failure is not None and failure.check(
+        SSL.Error, service_identity.VerificationError, service_identity.CertificateError) is not None
