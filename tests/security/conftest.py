@@ -17,6 +17,7 @@ def pki(tmp_path_factory):
         server = ca.issue("server")
         alice = ca.issue("alice")
         bob = ca.issue("bob")
+        admin = ca.issue("admin")
         mallory = rogue_ca.issue("mallory", common_name="alice")   # alice's name, wrong CA
 
     return Pki
