@@ -34,8 +34,8 @@ from zope.interface import implementer
 from coord import peer_wire
 from coord.consensus.messages import NOOP, HardState, MsgType, SnapshotMeta
 from coord.consensus.raft import RaftConfig
-from coord.runtime.peers import PeerLinks
 from coord.runtime import tls
+from coord.runtime.peers import PeerLinks
 from coord.runtime.process_facts import ProcessFacts
 from coord.server import ServerCore
 from coord.storage import consensus_state, snapshots
