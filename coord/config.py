@@ -16,6 +16,12 @@ DEFAULT_MAX_FRAME_BYTES = 1048575   # jute.maxbuffer
 DEFAULT_FOUR_LETTER_WORDS = ("srvr", "ruok", "isro", "stat", "mntr", "conf", "envi", "wchs", "dirs")
 
 
+DEFAULT_METRICS_PORT = 7000       # ZooKeeper's metricsProvider.httpPort default
+DEFAULT_ADMIN_PORT = 8080         # ZooKeeper's admin.serverPort default
+PROMETHEUS_PROVIDERS = ("org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider",)
+LOG_FORMATS = ("text", "json")
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message says which key and why."""
 
@@ -65,6 +71,18 @@ class Config:
     log_format: str = "text"                       # coord.logFormat: text or json
     initial_config: str = ""                       # the zoo.cfg text as read (AdminServer icfg)
     enforce_quota: bool = False                    # enforceQuota (zookeeper.enforceQuota): hard quota limits
+    # Security (docs/security.md): TLS on a second client port and between members, SASL users.
+    secure_port: int | None = None                 # secureClientPort
+    secure_host: str | None = None                 # secureClientPortAddress (default: clientPortAddress)
+    ssl_options: dict = dataclasses.field(default_factory=dict)         # ssl.* keys
+    ssl_quorum_options: dict = dataclasses.field(default_factory=dict)  # ssl.quorum.* keys
+    ssl_quorum: bool = False                       # sslQuorum
+    client_tls: "TlsSettings | None" = None        # built from ssl_options by finish()
+    quorum_tls: "TlsSettings | None" = None        # built from ssl_quorum_options by finish()
+    jaas_config: str | None = None                 # coord.jaasConfig: JAAS file with a Server section
+    sasl_users: dict = dataclasses.field(default_factory=dict)  # user -> password (coord.sasl.user.NAME)
+    sasl_super_user: str | None = None             # superUser (ZooKeeper's zookeeper.superUser)
+    x509_super_user: str | None = None             # X509AuthenticationProvider.superUser
     warnings: list = dataclasses.field(default_factory=list)
 
     @property
@@ -135,6 +153,7 @@ class Config:
         elif not 0 <= self.server_id <= 127:
             raise ConfigError("server id must be in 0..127")
         self._finish_monitoring()
+        self._finish_security()
         if self.heartbeat_ms <= 0 or self.election_timeout_ms < 2 * self.heartbeat_ms:
             raise ConfigError("coord.electionTimeoutMs (%d) must be at least twice "
                               "coord.heartbeatMs (%d)" % (self.election_timeout_ms, self.heartbeat_ms))
@@ -163,11 +182,113 @@ class Config:
             raise ConfigError("coord.logFormat must be one of %s, got %r"
                               % (", ".join(LOG_FORMATS), self.log_format))
 
+    def _finish_security(self):
+        if self.secure_port is not None:
+            if not 0 < self.secure_port <= 65535:
+                raise ConfigError("secureClientPort %d is not a TCP port" % self.secure_port)
+            if self.secure_port == self.port:
+                raise ConfigError("secureClientPort and clientPort are both %d" % self.port)
+            self.client_tls = TlsSettings.from_options(self.ssl_options, "ssl.")
+        elif self.ssl_options:
+            self.warnings.append("ssl.* keys are set but secureClientPort is not: the client "
+                                 "port stays plain TCP")
+        if self.ssl_quorum:
+            if not self.members:
+                self.warnings.append("sslQuorum=true has no effect on a standalone server")
+            self.quorum_tls = TlsSettings.from_options(self.ssl_quorum_options, "ssl.quorum.",
+                                                       quorum=True)
+        if self.jaas_config is not None:
+            from coord.auth import jaas   # pure; imported here to keep config loading light
 
-DEFAULT_METRICS_PORT = 7000       # ZooKeeper's metricsProvider.httpPort default
-DEFAULT_ADMIN_PORT = 8080         # ZooKeeper's admin.serverPort default
-PROMETHEUS_PROVIDERS = ("org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider",)
-LOG_FORMATS = ("text", "json")
+            try:
+                with open(self.jaas_config, encoding="utf-8") as f:
+                    users = jaas.digest_users(f.read())
+            except OSError as e:
+                raise ConfigError("coord.jaasConfig: cannot read %s: %s"
+                                  % (self.jaas_config, e.strerror)) from None
+            except jaas.JaasError as e:
+                raise ConfigError("coord.jaasConfig %s: %s" % (self.jaas_config, e)) from None
+            self.sasl_users = {**users, **self.sasl_users}
+
+
+_TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
+_TLS_KEYS = ("keyStore.location", "keyStore.type", "keyStore.password", "keyStore.passwordPath",
+             "trustStore.location", "trustStore.type", "trustStore.password",
+             "trustStore.passwordPath", "clientAuth", "protocol", "enabledProtocols",
+             "ciphersuites", "hostnameVerification")
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsSettings:
+    """One side's TLS keys (``ssl.*`` for the client port, ``ssl.quorum.*`` between members),
+    checked; the files themselves are read when the server starts (coord/runtime/tls.py)."""
+    key_store: str
+    key_store_password: str | None
+    trust_store: str | None
+    client_auth: str                      # none / want / need
+    min_version: str                      # TLSv1.2 / TLSv1.3
+    max_version: str
+    ciphersuites: tuple                   # Java / IANA names; () = OpenSSL's defaults
+    hostname_verification: bool
+
+    @classmethod
+    def from_options(cls, options, prefix, quorum=False):
+        def key(name):
+            return prefix + name
+
+        unknown = sorted(k for k in options if k not in _TLS_KEYS)
+        if unknown:
+            raise ConfigError("%s: not a TLS setting coord knows (%s)"
+                              % (", ".join(prefix + k for k in unknown), ", ".join(_TLS_KEYS)))
+        location = options.get("keyStore.location")
+        if not location:
+            raise ConfigError("%s is required for TLS (a PEM file: private key + certificate chain)"
+                              % key("keyStore.location"))
+        for store in ("keyStore", "trustStore"):
+            kind = options.get(store + ".type", "PEM").strip()
+            if kind.upper() != "PEM":
+                raise ConfigError("%s=%s: coord reads PEM files only" % (key(store + ".type"), kind))
+        client_auth = options.get("clientAuth", "need").strip().lower()
+        if client_auth not in ("none", "want", "need"):
+            raise ConfigError("%s=%s: expected none, want or need" % (key("clientAuth"), client_auth))
+        if quorum:
+            client_auth = "need"   # members always prove who they are to each other
+        trust = options.get("trustStore.location") or None
+        if trust is None and (client_auth != "none" or quorum):
+            raise ConfigError("%s is required to verify %s certificates (a PEM file of CA "
+                              "certificates)" % (key("trustStore.location"),
+                                                 "member" if quorum else "client"))
+        versions = options.get("enabledProtocols")
+        if versions:
+            versions = [v.strip() for v in versions.split(",") if v.strip()]
+        else:
+            protocol = options.get("protocol", "TLSv1.3").strip()
+            if protocol == "TLS":
+                protocol = "TLSv1.3"
+            # Java's SSLContext for TLSv1.3 also speaks 1.2; one for TLSv1.2 speaks only 1.2 here.
+            versions = ["TLSv1.2", "TLSv1.3"] if protocol == "TLSv1.3" else [protocol]
+        for version in versions:
+            if version not in _TLS_VERSIONS:
+                raise ConfigError("%s: %s is not offered (coord speaks %s)"
+                                  % (key("enabledProtocols") if options.get("enabledProtocols")
+                                     else key("protocol"), version, ", ".join(_TLS_VERSIONS)))
+        password = options.get("keyStore.password")
+        password_path = options.get("keyStore.passwordPath")
+        if password is None and password_path:
+            try:
+                with open(password_path.strip(), encoding="utf-8") as f:
+                    password = f.read().strip()
+            except OSError as e:
+                raise ConfigError("%s: cannot read %s: %s" % (key("keyStore.passwordPath"),
+                                                              password_path, e.strerror)) from None
+        ciphers = tuple(c.strip() for c in options.get("ciphersuites", "").split(",") if c.strip())
+        hostname_verification = options.get("hostnameVerification", "true").strip().lower()
+        if hostname_verification not in ("true", "false"):
+            raise ConfigError("%s=%s: expected true or false"
+                              % (key("hostnameVerification"), hostname_verification))
+        ordered = sorted(set(versions), key=_TLS_VERSIONS.index)
+        return cls(location.strip(), password or None, trust.strip() if trust else None,
+                   client_auth, ordered[0], ordered[-1], ciphers, hostname_verification == "true")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,7 +383,20 @@ _HONOURED = {
     "coord.logFormat": ("log_format", str.strip),
     "enforceQuota": ("enforce_quota", _bool),
     "zookeeper.enforceQuota": ("enforce_quota", _bool),
+    "secureClientPort": ("secure_port", _int),
+    "secureClientPortAddress": ("secure_host", str.strip),
+    "sslQuorum": ("ssl_quorum", _bool),
+    "coord.jaasConfig": ("jaas_config", str.strip),
+    "superUser": ("sasl_super_user", str.strip),
+    "X509AuthenticationProvider.superUser": ("x509_super_user", str.strip),
 }
+
+# authProvider.N=<class>: ZooKeeper loads these providers; coord has them built in (sasl, x509,
+# digest, ip), so naming one is accepted and changes nothing.
+_BUILT_IN_PROVIDERS = frozenset(
+    "org.apache.zookeeper.server.auth." + name for name in (
+        "SASLAuthenticationProvider", "X509AuthenticationProvider",
+        "DigestAuthenticationProvider", "IPAuthenticationProvider"))
 
 
 def parse_zoo_cfg(text, config=None, source="zoo.cfg"):
@@ -282,6 +416,21 @@ def parse_zoo_cfg(text, config=None, source="zoo.cfg"):
             if not 1 <= member_id <= 255:
                 raise ConfigError("%s line %d: %s: server ids must be in 1..255" % (source, number, key))
             config.members[member_id] = parse_member(key, value)
+            continue
+        if key.startswith("ssl.quorum."):
+            config.ssl_quorum_options[key[len("ssl.quorum."):]] = value.strip()
+            continue
+        if key.startswith("ssl."):
+            config.ssl_options[key[len("ssl."):]] = value.strip()
+            continue
+        if key.startswith("coord.sasl.user.") and len(key) > len("coord.sasl.user."):
+            config.sasl_users[key[len("coord.sasl.user."):]] = value.strip()
+            continue
+        if key.startswith("authProvider."):
+            if value.strip() not in _BUILT_IN_PROVIDERS:
+                raise ConfigError("%s line %d: %s=%s: coord has no such authentication provider "
+                                  "(built in: sasl, x509, digest, ip)"
+                                  % (source, number, key, value.strip()))
             continue
         target = _HONOURED.get(key)
         if target is None:

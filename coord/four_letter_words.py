@@ -107,7 +107,7 @@ def _conf(core, facts):
     data_size, log_size = facts.data_dir_sizes()
     rows = [
         ("clientPort", cfg.port),
-        ("secureClientPort", -1),
+        ("secureClientPort", cfg.secure_port if cfg.secure_port is not None else -1),
         ("dataDir", cfg.data_dir),
         ("dataDirSize", data_size),
         ("dataLogDir", cfg.data_log_dir),

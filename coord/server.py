@@ -44,6 +44,7 @@ import collections
 
 from coord import four_letter_words, monitoring
 from coord import peer_wire as W
+from coord.auth.digest_md5 import DigestMD5Server, SaslFailure
 from coord.consensus.messages import NONE, NOOP, Message
 from coord.consensus.raft import LEADER, InvalidMessage, NotLeader, RaftConfig, RaftNode
 from coord.leader import CREATE_OPS, LeaderRole, decode_forwarded, encode_forwarded
@@ -137,7 +138,7 @@ class Connection:
                  "last_response_ms", "latency_total_ms", "latency_count",
                  "latency_min_ms", "latency_max_ms", "last_latency_ms", "timeout_ms",
                  "pending_writes", "slots", "queue", "connecting", "read_only_session",
-                 "throttled", "out_bytes", "out_blocked")
+                 "throttled", "out_bytes", "out_blocked", "sasl")
 
     def __init__(self, conn_id, codec, peer_host, peer_port, now_ms):
         self.conn_id = conn_id
@@ -171,6 +172,7 @@ class Connection:
         self.throttled = False      # reading paused: too much outstanding here or globally
         self.out_bytes = 0          # output produced since the adapter last said it drained
         self.out_blocked = False    # OUTPUT_WINDOW reached: run nothing more until it drains
+        self.sasl = None            # DigestMD5Server once the client starts SASL
 
 
 def _null_log(level, message):
@@ -316,6 +318,20 @@ class ServerCore:
             conn.out_blocked = False
             if conn.queue:
                 self._drain_queue(conn)
+    def connection_authenticated(self, conn_id, scheme, ident):
+        """The adapter proved an identity below the ZooKeeper protocol (a verified TLS client
+        certificate: ``("x509", subject)``), before any request was read."""
+        conn = self.connections.get(conn_id)
+        if conn is None:
+            return
+        new = [(scheme, ident)]
+        if scheme == "x509" and ident == self.config.x509_super_user:
+            new.insert(0, ("super", ident))
+        for identity in new:
+            if identity not in conn.identities:
+                conn.identities.append(identity)
+        self.log("info", "%s:%s authenticated as %s:%s"
+                 % (conn.peer_host, conn.peer_port, scheme, ident))
 
     def connection_lost(self, conn_id):
         conn = self.connections.pop(conn_id, None)
@@ -1228,10 +1244,7 @@ class ServerCore:
         elif opcode == OpCode.RECONFIG:
             raise P.OpError(Err.RECONFIG_DISABLED)
         elif opcode == OpCode.SASL:
-            # No SASL mechanisms are configured: fail as a server without them does, and close.
-            self.auth_failed_count += 1
-            self._reply_error(conn, xid, Err.AUTH_FAILED, 0)
-            self._close_after_output(conn)
+            self._sasl(conn, xid, request.token or b"")
         else:
             raise P.OpError(Err.UNIMPLEMENTED)
 
@@ -1270,6 +1283,44 @@ class ServerCore:
                 conn.identities.append(identity)
         # Auth replies carry zxid 0, but wait their turn behind earlier replies.
         self._emit(conn, self.tree.last_zxid, conn.codec.reply(XID_AUTH, 0, 0))
+
+    def _sasl(self, conn, xid, token):
+        """One SASL token (ZooKeeperServer.processSasl): the answer carries zxid 0; a failure is
+        AuthFailed, then the connection closes (ZooKeeper's default; kazoo and the Java client
+        enter their AUTH_FAILED state)."""
+        if not self.config.sasl_users:
+            # ZooKeeper without a JAAS Server section answers a null token, on which clients
+            # loop; refusing is the useful equivalent.
+            self._sasl_failed(conn, xid, "no SASL users are configured")
+            return
+        if conn.sasl is None:
+            conn.sasl = DigestMD5Server(self.config.sasl_users, self.random_bytes)
+        try:
+            answer = conn.sasl.evaluate(token)
+        except SaslFailure as e:
+            self._sasl_failed(conn, xid, str(e))
+            return
+        if conn.sasl.complete:
+            user = conn.sasl.authorization_id
+            new = [("sasl", user)]
+            if user == self.config.sasl_super_user:
+                new.append(("super", ""))
+            for identity in new:
+                if identity not in conn.identities:
+                    conn.identities.append(identity)
+            self.log("info", "%s:%s authenticated as sasl:%s (DIGEST-MD5)"
+                     % (conn.peer_host, conn.peer_port, user))
+        self._emit(conn, self.tree.last_zxid,
+                   conn.codec.reply(xid, 0, 0, R.SetSASLResponse(answer)))
+
+    def _sasl_failed(self, conn, xid, reason):
+        self.auth_failed_count += 1
+        self.log("warn", "SASL authentication of %s:%s failed: %s; closing"
+                 % (conn.peer_host, conn.peer_port, reason))
+        # ZooKeeper sends the error with a SetSASLResponse holding a null token.
+        self._emit(conn, self.tree.last_zxid,
+                   conn.codec.reply_raw(xid, 0, Err.AUTH_FAILED, b"\xff\xff\xff\xff"))
+        self._close_after_output(conn)
 
     def _set_watches(self, conn, request, version2):
         tree = self.tree

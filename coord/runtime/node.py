@@ -28,12 +28,14 @@ import time
 
 from twisted.internet import defer, protocol, task, threads
 from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IHandshakeListener
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from coord import peer_wire
 from coord.consensus.messages import NOOP, HardState, MsgType, SnapshotMeta
 from coord.consensus.raft import RaftConfig
+from coord.runtime import tls
 from coord.runtime.peers import PeerLinks
 from coord.runtime.process_facts import ProcessFacts
 from coord.server import ServerCore
@@ -110,6 +112,8 @@ class _ClientProtocol(protocol.Protocol):
     closed, so a client that never reads cannot grow the server's memory without bound.
     """
 
+    handshake_done = True   # plain TCP: no TLS handshake to wait for
+
     def __init__(self, node, conn_id):
         self.node = node
         self.conn_id = conn_id
@@ -127,15 +131,17 @@ class _ClientProtocol(protocol.Protocol):
         peer = self.transport.getPeer()
         self.node.connection_made(self, peer.host, peer.port)
 
+    # The transport's own producer interface stops and restarts reading (plain TCP and TLS).
     def pause_reading(self, reason):
         if not self.read_pauses:
-            self.transport.stopReading()
+            self.transport.pauseProducing()
         self.read_pauses.add(reason)
 
     def resume_reading(self, reason):
         self.read_pauses.discard(reason)
-        if not self.read_pauses and self.transport.connected and not self.transport.disconnecting:
-            self.transport.startReading()
+        if not self.read_pauses and self.transport.connected \
+                and not getattr(self.transport, "disconnecting", False):
+            self.transport.resumeProducing()
 
     def write(self, chunks, limit):
         """Write; returns False (and aborts) when an unread client's output passes ``limit``."""
@@ -187,20 +193,37 @@ class _ClientProtocol(protocol.Protocol):
         self.node.data_received(self.conn_id, data)
 
     def connectionLost(self, reason=None):
+        if tls.is_tls_failure(reason) and not self.handshake_done:
+            self.node.tls_handshake_failed(self.transport.getPeer(), reason.value)
         self.node.connection_lost(self.conn_id)
+
+
+@implementer(IHandshakeListener)
+class _SecureClientProtocol(_ClientProtocol):
+    """A client on the secure port: no request is read before the TLS handshake is done, and
+    then the verified client certificate (if any) names the connection's x509 identity."""
+
+    handshake_done = False
+
+    def handshakeCompleted(self):
+        self.handshake_done = True
+        subject = tls.peer_subject(self.transport)
+        if subject is not None:
+            self.node.client_certificate(self.conn_id, subject)
 
 
 class _ClientFactory(protocol.Factory):
     noisy = False   # CoordNode logs the one line that matters ("serving on ...")
 
     def logPrefix(self):
-        return "client port"
+        return "secure client port" if self.secure else "client port"
 
-    def __init__(self, node):
+    def __init__(self, node, secure=False):
         self.node = node
+        self.secure = secure
 
     def buildProtocol(self, addr):
-        return self.node.build_protocol(addr)
+        return self.node.build_protocol(addr, self.secure)
 
 
 class CoordNode:
@@ -212,6 +235,7 @@ class CoordNode:
         self.core = None
         self.data_dir = None
         self.port = None
+        self.secure_port = None
         self.peers = None
         self._transports = {}
         self._protocols = {}     # conn_id -> _ClientProtocol (writes, read pausing)
@@ -239,6 +263,8 @@ class CoordNode:
         """Recover the data dir, build the core, join the ensemble and listen for clients."""
         cfg = self.config
         started = time.monotonic()
+        # Key and trust stores first: a bad file stops start-up before anything is opened.
+        secure_options = tls.client_port_options(cfg.client_tls) if cfg.client_tls else None
         self.data_dir = DataDir.open(cfg.data_dir, cfg.data_log_dir,
                                      warn=lambda m: self.log.warn("{m}", m=m))
         member_id = cfg.server_id or 1
@@ -263,7 +289,8 @@ class CoordNode:
             addresses = {i: (m.host, m.peer_port) for i, m in cfg.members.items()}
             self.peers = PeerLinks(member_id, addresses,
                                    peer_wire.cluster_id(cfg.membership_lines()),
-                                   self._peer_frame, self._peer_lost, reactor=self.reactor)
+                                   self._peer_frame, self._peer_lost, reactor=self.reactor,
+                                   tls_settings=cfg.quorum_tls)
             self.peers.start()
         host, port = cfg.host, cfg.port
         me = cfg.members.get(member_id)
@@ -272,6 +299,14 @@ class CoordNode:
             host = me.client_host or host
         self.port = self.reactor.listenTCP(port, _ClientFactory(self), interface=host, backlog=128)
         self._listen_http()
+        if secure_options is not None:
+            secure_host = cfg.secure_host or host
+            self.secure_port = self.reactor.listenSSL(
+                cfg.secure_port, _ClientFactory(self, secure=True), secure_options,
+                interface=secure_host, backlog=128)
+            self.log.info("TLS client port on {host}:{port} (client certificates: {auth})",
+                          host=secure_host, port=self.secure_port.getHost().port,
+                          auth=cfg.client_tls.client_auth)
         self._ticker = task.LoopingCall(self._tick)
         self._ticker.clock = self.reactor
         self._ticker.start(cfg.heartbeat_ms / 1000.0, now=False)
@@ -309,7 +344,7 @@ class CoordNode:
         self._stopping = True
         if self._ticker is not None and self._ticker.running:
             self._ticker.stop()
-        for port in (self.port, self.metrics_port, self.admin_port):
+        for port in (self.port, self.secure_port, self.metrics_port, self.admin_port):
             if port is not None:
                 await defer.maybeDeferred(port.stopListening)
         # Let the write in flight (and anything staged) reach the disk; bounded by
@@ -349,7 +384,7 @@ class CoordNode:
 
     # -- connections ----------------------------------------------------------------------------
 
-    def build_protocol(self, addr):
+    def build_protocol(self, addr, secure=False):
         host = getattr(addr, "host", "")
         limit = self.config.max_client_connections
         if limit and self._per_address.get(host, 0) >= limit:
@@ -358,13 +393,21 @@ class CoordNode:
             self.core.limit_counts["connections_refused"] += 1
             return None
         self._next_conn_id += 1
-        return _ClientProtocol(self, self._next_conn_id)
+        return (_SecureClientProtocol if secure else _ClientProtocol)(self, self._next_conn_id)
 
     def connection_made(self, proto, host, port):
         self._transports[proto.conn_id] = proto.transport
         self._protocols[proto.conn_id] = proto
         self._per_address[host] = self._per_address.get(host, 0) + 1
         self.core.connection_made(proto.conn_id, host, port)
+
+    def client_certificate(self, conn_id, subject):
+        self.core.connection_authenticated(conn_id, "x509", subject)
+        self._drain()
+
+    def tls_handshake_failed(self, peer, error):
+        self.log.info("TLS handshake with client {host}:{port} failed: {error}",
+                      host=getattr(peer, "host", "?"), port=getattr(peer, "port", "?"), error=error)
 
     def data_received(self, conn_id, data):
         self.core.data_received(conn_id, data)

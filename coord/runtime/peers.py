@@ -15,19 +15,27 @@ requests are abandoned by the member when it loses its leader (see ``coord/serve
 dialled connection drops, the node is told at once (``peer_lost``): a follower that loses its
 leader's connection starts an election without waiting out the timeout. Links redial with a short
 bounded backoff.
+
+With ``sslQuorum=true`` every link is TLS, mutually authenticated against the quorum trust store
+(``coord/runtime/tls.py``): a member whose certificate does not verify never gets as far as its
+hello. A failed handshake is logged once per peer address until a link with it succeeds again.
 """
 
 from twisted.internet import protocol, reactor as default_reactor
+from twisted.internet.interfaces import IHandshakeListener
 from twisted.logger import Logger
 from twisted.protocols.basic import Int32StringReceiver
+from zope.interface import implementer
 
 from coord import peer_wire as W
+from coord.runtime import tls
 
 MAX_PEER_FRAME_BYTES = 1 << 30        # a snapshot of a large tree travels in one frame
 REDIAL_MIN_S = 0.05
 REDIAL_MAX_S = 1.0
 
 
+@implementer(IHandshakeListener)
 class _Link(Int32StringReceiver):
     MAX_LENGTH = MAX_PEER_FRAME_BYTES
 
@@ -41,11 +49,19 @@ class _Link(Int32StringReceiver):
             self.transport.setTcpNoDelay(True)
         except (AttributeError, OSError):
             pass
+        if self.outgoing_to is None:
+            self.peers._accepted.add(self)   # it reads nothing before its hello anyway
+        elif self.peers.tls_settings is None:
+            self._dialled_link_up()
+
+    def handshakeCompleted(self):
+        # Over TLS a dialled link is usable only once the peer's certificate has been verified.
         if self.outgoing_to is not None:
-            self.sendString(W.encode(W.Hello(self.peers.cluster_id, self.peers.my_id)))
-            self.peers._link_up(self.outgoing_to, self)
-        else:
-            self.peers._accepted.add(self)
+            self._dialled_link_up()
+
+    def _dialled_link_up(self):
+        self.sendString(W.encode(W.Hello(self.peers.cluster_id, self.peers.my_id)))
+        self.peers._link_up(self.outgoing_to, self)
 
     def stringReceived(self, data):
         try:
@@ -75,6 +91,7 @@ class _Link(Int32StringReceiver):
             reason = "peer protocol version %d, we speak %d" % (frame.version, W.PROTOCOL_VERSION)
         else:
             self.remote_id = frame.member_id
+            peers._tls_failing.discard(self._who().rpartition(":")[0])
             return
         peers.log.warn("refusing peer connection from {peer}: {reason}", peer=self._who(),
                        reason=reason)
@@ -86,6 +103,8 @@ class _Link(Int32StringReceiver):
         self.transport.loseConnection()
 
     def connectionLost(self, reason=None):
+        if tls.is_tls_failure(reason) and self.remote_id is None:
+            self.peers._tls_failed(self.outgoing_to, self._who(), reason.value)
         if self.outgoing_to is not None:
             self.peers._link_down(self.outgoing_to, self)
         else:
@@ -98,6 +117,9 @@ class _Link(Int32StringReceiver):
 
 class _AcceptFactory(protocol.Factory):
     noisy = False
+
+    def logPrefix(self):
+        return "peer port"
 
     def __init__(self, peers):
         self.peers = peers
@@ -124,8 +146,9 @@ class PeerLinks:
     log = Logger(namespace="coord.peers")
 
     def __init__(self, my_id, addresses, cluster_id, on_frame, on_lost, reactor=None,
-                 listen_host=None):
-        """``addresses``: member id -> (host, peer port), ourselves included."""
+                 listen_host=None, tls_settings=None):
+        """``addresses``: member id -> (host, peer port), ourselves included; ``tls_settings``:
+        the quorum's ``TlsSettings`` (sslQuorum) or None for plain TCP."""
         self.my_id = my_id
         self.addresses = addresses
         self.cluster_id = cluster_id
@@ -141,11 +164,22 @@ class PeerLinks:
         self._port = None
         self._stopping = False
         self.frames_dropped = 0
+        self.tls_settings = tls_settings
+        self._tls_failing = set()  # peer addresses whose last handshake failed (logged once)
+        if tls_settings is not None:
+            # Load and check the files now: a bad key store stops the member at start-up.
+            self._accept_tls = tls.quorum_accept_options(tls_settings)
+            self._dial_tls = {i: tls.quorum_dial_options(tls_settings, host)
+                              for i, (host, _) in addresses.items() if i != my_id}
 
     def start(self):
         host, port = self.addresses[self.my_id]
-        self._port = self.reactor.listenTCP(port, _AcceptFactory(self),
-                                            interface=self.listen_host or host)
+        interface = self.listen_host or host
+        if self.tls_settings is not None:
+            self._port = self.reactor.listenSSL(port, _AcceptFactory(self), self._accept_tls,
+                                                interface=interface)
+        else:
+            self._port = self.reactor.listenTCP(port, _AcceptFactory(self), interface=interface)
         for member_id in sorted(self.addresses):
             if member_id != self.my_id:
                 self._dial(member_id)
@@ -155,8 +189,12 @@ class PeerLinks:
         if self._stopping:
             return
         host, port = self.addresses[member_id]
-        self._connectors[member_id] = self.reactor.connectTCP(
-            host, port, _DialFactory(self, member_id), timeout=2)
+        if self.tls_settings is not None:
+            self._connectors[member_id] = self.reactor.connectSSL(
+                host, port, _DialFactory(self, member_id), self._dial_tls[member_id], timeout=2)
+        else:
+            self._connectors[member_id] = self.reactor.connectTCP(
+                host, port, _DialFactory(self, member_id), timeout=2)
 
     def _schedule_redial(self, member_id):
         if self._stopping or member_id in self._redials:
@@ -168,7 +206,20 @@ class PeerLinks:
     def _dial_failed(self, member_id):
         self._schedule_redial(member_id)
 
+    def _tls_failed(self, member_id, address, error):
+        key = member_id if member_id is not None else address.rpartition(":")[0]
+        if key in self._tls_failing:
+            return
+        self._tls_failing.add(key)
+        if member_id is not None:
+            self.log.warn("TLS handshake with member {m} ({peer}) failed: {error}", m=member_id,
+                          peer=address, error=error)
+        else:
+            self.log.warn("refusing peer connection from {peer}: TLS handshake failed: {error}",
+                          peer=address, error=error)
+
     def _link_up(self, member_id, link):
+        self._tls_failing.discard(member_id)
         self._links[member_id] = link
         self._backoff[member_id] = REDIAL_MIN_S
         self.log.info("connected to member {m}", m=member_id)

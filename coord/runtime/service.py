@@ -11,6 +11,7 @@ from twisted.logger import (
     Logger, globalLogBeginner,
 )
 
+from coord.config import ConfigError
 from coord.storage.format import StorageError
 
 
@@ -71,7 +72,7 @@ def run(config):
     except StorageError as e:
         print("coord: cannot start: %s" % e, file=sys.stderr)
         return 1
-    except (OSError, CannotListenError) as e:
+    except (OSError, CannotListenError, ConfigError) as e:   # ConfigError: unusable TLS files
         print("coord: cannot start: %s" % e, file=sys.stderr)
         if node.data_dir is not None:
             node.data_dir.close()

@@ -2,8 +2,10 @@
 
 An *identity* is a ``(scheme, id)`` pair a connection has proven: every connection starts with
 ``("ip", peer_address)``, ``addauth digest user:pw`` adds ``("digest", "user:<base64 sha1>")`` and,
-when that digest is the configured super digest, ``("super", "")``. An ACL entry grants its permission
-bits to ``world:anyone`` or to callers holding a matching identity of the same scheme (exact string
+when that digest is the configured super digest, ``("super", "")``; a SASL login adds
+``("sasl", user)`` and a verified TLS client certificate ``("x509", subject)`` (ZooKeeper knows
+the sasl and x509 schemes only when their providers are configured; coord always does). An ACL
+entry grants its permission bits to ``world:anyone`` or to callers holding a matching identity of the same scheme (exact string
 for digest, address prefix for ip). An empty ACL on a node grants everything; a super identity
 bypasses every check. These are ZooKeeper's rules (PrepRequestProcessor.checkACL / fixupACL).
 """
@@ -11,7 +13,9 @@ bypasses every check. These are ZooKeeper's rules (PrepRequestProcessor.checkACL
 import base64
 import hashlib
 import ipaddress
+import re
 
+from coord.auth import x500
 from coord.protocol.records import ACL, Id
 
 READ, WRITE, CREATE, DELETE, ADMIN = 1, 2, 4, 8, 16
@@ -58,11 +62,20 @@ def _parse_ip_acl(expr):
         return None
 
 
+# A Kerberos-style name (SASLAuthenticationProvider.isValid): with an "@" it must read
+# primary[/instance]@REALM; without one anything goes.
+_KERBEROS_NAME = re.compile(r"([^/@]*)(/([^/@]*))?@([^/@]*)")
+
+
 def _is_valid_id(scheme, ident):
     if scheme == "digest":
         return _java_split_count(ident, ":") == 2
     if scheme == "ip":
         return _parse_ip_acl(ident) is not None
+    if scheme == "sasl":
+        return "@" not in ident or _KERBEROS_NAME.fullmatch(ident) is not None
+    if scheme == "x509":
+        return x500.is_valid_name(ident)
     return False
 
 
@@ -152,6 +165,6 @@ def user_name(scheme, ident):
     """The ``user`` whoAmI reports for an identity."""
     if scheme == "digest":
         return ident.split(":", 1)[0]
-    if scheme == "ip":
+    if scheme in ("ip", "sasl", "x509"):
         return ident
     return ""
