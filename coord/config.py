@@ -47,6 +47,7 @@ class Config:
     linearizable_reads: bool = False               # coord.linearizableReads: reads behind a read index
     read_only_mode: bool = False                   # readonlymode.enabled: serve reads without a quorum
     warnings: list = dataclasses.field(default_factory=list)
+    keys_read: dict = dataclasses.field(default_factory=dict)  # zoo.cfg key -> line number (config check)
 
     @property
     def ensemble(self):
@@ -90,7 +91,7 @@ class Config:
         for name in ("tick_ms", "reaper_interval_ms", "snapshot_every_txns", "snapshot_retain_count",
                      "max_frame_bytes", "min_session_timeout_ms", "max_session_timeout_ms"):
             if getattr(self, name) <= 0:
-                raise ConfigError("%s must be positive, got %r" % (name, getattr(self, name)))
+                raise ConfigError("%s must be positive, got %r" % (zoo_cfg_key(name), getattr(self, name)))
         if self.min_session_timeout_ms > self.max_session_timeout_ms:
             raise ConfigError("minSessionTimeout (%d) is above maxSessionTimeout (%d)"
                               % (self.min_session_timeout_ms, self.max_session_timeout_ms))
@@ -192,6 +193,14 @@ _HONOURED = {
 }
 
 
+def zoo_cfg_key(attribute):
+    """The zoo.cfg key that sets a Config attribute (for messages), or the attribute's name."""
+    for key, (name, _parse) in _HONOURED.items():
+        if name == attribute:
+            return key
+    return attribute
+
+
 def parse_zoo_cfg(text, config=None, source="zoo.cfg"):
     """Apply a zoo.cfg's keys to ``config`` (a new Config if None); unknown keys become warnings."""
     config = config if config is not None else Config()
@@ -204,6 +213,7 @@ def parse_zoo_cfg(text, config=None, source="zoo.cfg"):
         key = key.strip()
         if not sep:
             raise ConfigError("%s line %d: expected key=value, got %r" % (source, number, raw))
+        config.keys_read[key] = number
         if key.startswith("server.") and key[7:].isdigit():
             member_id = int(key[7:])
             if not 1 <= member_id <= 255:
