@@ -50,21 +50,31 @@ def run_lines(shell: Shell, lines) -> int:
 
 
 def _interactive(shell: Shell, stdin) -> int:
-    _setup_readline(shell)
+    readline = _setup_readline(shell)
     shell.out.write(f"Connecting to {shell.hosts}\n")
     shell.out.flush()
     shell.connect()
     status = 0
     try:
         while True:
+            prompt = shell.prompt()
+
+            def show_prompt_again():
+                buffer = readline.get_line_buffer() if readline is not None else ""
+                shell.out.write(shell.prompt() + buffer)
+                shell.out.flush()
+
+            shell.after_async_output = show_prompt_again
             try:
-                line = input(shell.prompt())
+                line = input(prompt)
             except EOFError:
                 shell.out.write("\n")
                 break
             except KeyboardInterrupt:       # Ctrl-C abandons the line, as in a Unix shell
                 shell.out.write("^C\n")
                 continue
+            finally:
+                shell.after_async_output = None
             try:
                 status = shell.execute_line(line)
             except Quit:
@@ -78,7 +88,7 @@ def _setup_readline(shell: Shell) -> None:
     try:
         import readline
     except ImportError:                     # no readline (some builds): plain input()
-        return
+        return None
 
     def complete(text, index):
         line = readline.get_line_buffer()[:readline.get_endidx()]
@@ -93,3 +103,4 @@ def _setup_readline(shell: Shell) -> None:
         readline.parse_and_bind("bind ^I rl_complete")
     else:
         readline.parse_and_bind("tab: complete")
+    return readline

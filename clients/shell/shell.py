@@ -63,6 +63,9 @@ class Shell:
         self.count = 0
         self.client: Client | None = None
         self._write_lock = threading.RLock()
+        # Set by the terminal loop while it waits for a line: called after output printed from
+        # the callback thread (watch and connection events) so the prompt is shown again.
+        self.after_async_output = None
 
     # -- connection -------------------------------------------------------------------------------
 
@@ -123,11 +126,17 @@ class Shell:
 
     def _on_event(self, event) -> None:
         if self.print_watches:
-            self._print(*render.event_lines(event.type, event.state, event.path))
+            self._print_async(render.event_lines(event.type, event.state, event.path))
 
     def _on_state(self, state) -> None:
         if self.print_connection_events and self.print_watches:
-            self._print(*render.event_lines("NONE", state.value, None))
+            self._print_async(render.event_lines("NONE", state.value, None))
+
+    def _print_async(self, lines) -> None:
+        with self._write_lock:
+            self._print(*lines)
+            if self.after_async_output is not None:
+                self.after_async_output()
 
     # -- lines ------------------------------------------------------------------------------------
 
@@ -471,9 +480,10 @@ class Shell:
     # -- completion -------------------------------------------------------------------------------
 
     def completions(self, line_before_cursor: str, text: str) -> list[str]:
-        """Candidates for the word being typed: a command name first, then znode paths."""
+        """Candidates for the word being typed: a command name first (with the space after it),
+        then znode paths."""
         if not line_before_cursor[:len(line_before_cursor) - len(text)].strip():
-            return sorted(name for name in COMMANDS if name.startswith(text))
+            return sorted(name + " " for name in COMMANDS if name.startswith(text))
         if not text.startswith("/") or self.client is None or not self.client.connected:
             return []
         cut = text.rfind("/")

@@ -296,3 +296,150 @@ def test_zkcli_prints_that_text_too(server, prefix, tmp_path):
     result = run_zkcli(server.hosts, script_for(prefix), tmp_path)
     assert _mask_at(zkcli_text(mask(result.stderr, prefix))) == EXPECTED_ERR
     assert zkcli_text(mask(result.stdout, prefix)) == EXPECTED_OUT
+
+
+WATCH_SCRIPT = """\
+get -w /P
+set /P d1
+ls -w /P
+create /P/c
+stat -w /P/c
+delete /P/c
+addWatch /P
+create /P/c2 x
+set /P/c2 y
+addWatch -m PERSISTENT /P/c2
+set /P/c2 z
+printwatches off
+set /P/c2 q
+printwatches
+printwatches on
+close
+get /P
+connect
+get /P
+set /P/c2 r
+"""
+
+
+def _event(kind, path):
+    return f"\nWATCHER::\n\nWatchedEvent state:SyncConnected type:{kind} path:{path}\n"
+
+
+WATCH_EXPECTED_OUT = (
+    "\n" + _event("NodeDataChanged", "/P")
+    + "[]\n" + _event("NodeChildrenChanged", "/P")
+    + "\n".join(EXPECTED_OUT.split("\n")[2:13]).replace("dataLength = 5", "dataLength = 0") + "\n"
+    + _event("NodeDeleted", "/P/c")
+    + _event("NodeCreated", "/P/c2")
+    + _event("NodeDataChanged", "/P/c2")
+    + _event("NodeDataChanged", "/P/c2")        # one watcher, two watches: printed once
+    + "printwatches is off\n"
+    + "Not connected\n"
+    + "d1\n"                                     # a new session: the old watches are gone
+)
+
+
+def test_watch_events_are_printed_in_order(server, prefix):
+    result = run_shell(server.hosts, WATCH_SCRIPT.replace("/P", prefix))
+    assert mask(result.stdout, prefix) == WATCH_EXPECTED_OUT
+    assert mask(result.stderr, prefix) == "Created /P/c\nCreated /P/c2\n"
+    assert result.returncode == 1             # "get" while closed failed
+
+
+def test_one_shot_exit_codes_and_piped_stdin(server, prefix):
+    ok = run_shell(server.hosts, f"ls {prefix}")
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "[]\n", "")
+    missing = run_shell(server.hosts, f"get {prefix}/nope")
+    assert (missing.returncode, missing.stderr) == (1, f"Node does not exist: {prefix}/nope\n")
+    unknown = run_shell(server.hosts, "frobnicate /")
+    assert unknown.returncode == 127
+    assert unknown.stderr.endswith("Command not found: frobnicate\n")
+    assert "\tcreate [-s] [-e] [-c] [-t ttl] path [data] [acl]\n" in unknown.stderr
+    bad_option = run_shell(server.hosts, f"ls -x {prefix}")
+    assert (bad_option.returncode, bad_option.stderr) == (1, "Unrecognized option: -x\n")
+    # Not a terminal: commands come from stdin, one per line; the failure in the middle counts.
+    piped = run_shell(server.hosts, None, f"create {prefix}/a 1\nget {prefix}/b\n\nget {prefix}/a\n")
+    assert (piped.returncode, piped.stdout) == (1, "1\n")
+    assert piped.stderr == f"Created {prefix}/a\nNode does not exist: {prefix}/b\n"
+    quits = run_shell(server.hosts, f"get {prefix}/a\nquit\nget {prefix}/b")
+    assert (quits.returncode, quits.stdout) == (0, "1\n")
+
+
+def test_a_chroot_in_the_connect_string(server, prefix):
+    result = run_shell(server.hosts + prefix, "create /x 1\nls /\nget -s /x\ngetEphemerals /")
+    assert result.stderr == "Created /x\n"
+    assert result.stdout.startswith("[x]\n1\ncZxid = ")
+    assert result.stdout.endswith("\n[]\n")
+    assert result.returncode == 0
+
+
+def test_no_server_no_session():
+    result = run_shell(f"127.0.0.1:{free_port()}", "ls /", None, "--timeout", "2")
+    assert result.returncode == 1
+    assert result.stderr.startswith("coord shell: no session with 127.0.0.1:")
+
+
+class Terminal:
+    """A process on a pseudo-terminal (so readline is on), its output collected as it comes."""
+
+    def __init__(self, argv, env):
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                     cwd=ROOT, start_new_session=True)
+        os.close(slave)
+        self.text = ""
+
+    def send(self, text):
+        os.write(self.master, text.encode())
+
+    def wait_for(self, pattern, timeout_s=30.0):
+        deadline = time.monotonic() + timeout_s
+        while True:
+            match = re.search(pattern, self.text)
+            if match:
+                return match
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {pattern!r} within {timeout_s} s in:\n{self.text}")
+            readable, _, _ = select.select([self.master], [], [], min(remaining, 0.5))
+            if readable:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:                # the process has gone (EIO)
+                    chunk = b""
+                if not chunk and self.proc.poll() is not None:
+                    raise AssertionError(f"the shell exited before {pattern!r}:\n{self.text}")
+                self.text += chunk.decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        os.close(self.master)
+
+
+def test_interactive_completion_and_a_watch_event(server, prefix, client):
+    client.create(f"{prefix}/completion-target", b"first")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TERM="dumb")
+    terminal = Terminal([sys.executable, "-m", "coord", "shell", "--server", server.hosts], env)
+    try:
+        terminal.wait_for(r"WatchedEvent state:SyncConnected type:None path:null")
+        terminal.wait_for(r"\[coord: [^\]]*\] $")
+        # A command name, then a znode path, completed with TAB.
+        terminal.send(f"sta\t-w {prefix}/compl\t\n")
+        terminal.wait_for(r"\ndataLength = 5\nnumChildren = 0\n")   # "first": found
+        # Another session changes the node while this one waits at its prompt.
+        client.set(f"{prefix}/completion-target", b"second")
+        terminal.wait_for(rf"WATCHER::\n\nWatchedEvent state:SyncConnected "
+                          rf"type:NodeDataChanged path:{re.escape(prefix)}/completion-target\n"
+                          rf"\[coord: [^\]]*\(CONNECTED\) 1\] $")
+        terminal.send(f"get {prefix}/completion-t\t\n")
+        terminal.wait_for(r"\nsecond\n")
+        terminal.send("histo\t\n")
+        terminal.wait_for(rf"0 - stat -w {re.escape(prefix)}/completion-target\n"
+                          rf"1 - get {re.escape(prefix)}/completion-target\n2 - history *\n")
+        terminal.send("quit\n")
+        assert terminal.proc.wait(timeout=30) == 0
+    finally:
+        terminal.close()
