@@ -8,6 +8,7 @@ the ensemble, and every ignored key with the reason when one is known) and the r
 """
 
 import dataclasses
+import sys
 
 from coord import config as config_module
 from coord.config import ConfigError, load
@@ -121,8 +122,11 @@ def check(path, myid=None):
     return Report(path, config, honoured, defaults, members, ignored)
 
 
-def run(path, myid=None, out=print, err=print):
-    """The command: 0 and the report, or 1 and the error naming the key."""
+def run(path, myid=None, out=print, err=None):
+    """The command: 0 and the report, or 1 and the error naming the key (on stderr)."""
+    if err is None:
+        def err(text):
+            print(text, file=sys.stderr)
     try:
         report = check(path, myid)
     except ConfigError as e:
