@@ -7,7 +7,7 @@ zkCli.sh (tests/clients/test_shell.py compares the two).
 
 from __future__ import annotations
 
-import time
+import datetime
 
 from coord.protocol.codes import Err
 
@@ -17,9 +17,12 @@ from .syntax import perm_string
 _U64 = (1 << 64) - 1
 
 
-def java_date(ms: int) -> str:
-    """``new Date(ms).toString()``: ``Mon Nov 30 21:52:49 UTC 2026`` in the local time zone."""
-    return time.strftime("%a %b %d %H:%M:%S %Z %Y", time.localtime(ms / 1000))
+def java_date(ms: int, tz: datetime.tzinfo | None = None) -> str:
+    """``new Date(ms).toString()``: ``Mon Nov 30 21:52:49 UTC 2026``, in ``tz`` (default: the
+    local time zone, as the JVM prints it)."""
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
+    moment = moment.astimezone(tz) if tz is not None else moment.astimezone()
+    return moment.strftime("%a %b %d %H:%M:%S %Z %Y")
 
 
 def hex_long(value: int) -> str:

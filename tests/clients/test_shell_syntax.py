@@ -1,5 +1,6 @@
 """The shell's pure parts: zkCli's words, options, paths, ACLs, and its output formats."""
 
+import datetime
 import re
 
 import pytest
@@ -97,6 +98,9 @@ def test_stat_block_and_hex_longs():
     assert lines[4:8] == ["pZxid = 0x10", "cversion = 1", "dataVersion = 2", "aclVersion = 0"]
     assert lines[8] == "ephemeralOwner = 0x9000000000000000"      # Long.toHexString
     assert re.fullmatch(r"ctime = \w{3} \w{3} \d\d \d\d:\d\d:\d\d \S+ \d{4}", lines[1])
+    utc = datetime.timezone.utc
+    assert render.java_date(0, utc) == "Thu Jan 01 00:00:00 UTC 1970"       # zkCli's root ctime
+    assert render.java_date(1796075569000, utc) == "Mon Nov 30 21:52:49 UTC 2026"
 
 
 def test_acl_lines_escape_as_jute_csv():
