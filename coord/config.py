@@ -47,7 +47,10 @@ class Config:
     linearizable_reads: bool = False               # coord.linearizableReads: reads behind a read index
     read_only_mode: bool = False                   # readonlymode.enabled: serve reads without a quorum
     warnings: list = dataclasses.field(default_factory=list)
-    keys_read: dict = dataclasses.field(default_factory=dict)  # zoo.cfg key -> line number (config check)
+    # For `coord config check`: every zoo.cfg key read -> (line number, value as written), and
+    # the keys the parser did not use.
+    keys_read: dict = dataclasses.field(default_factory=dict)
+    ignored_keys: list = dataclasses.field(default_factory=list)
 
     @property
     def ensemble(self):
@@ -213,7 +216,7 @@ def parse_zoo_cfg(text, config=None, source="zoo.cfg"):
         key = key.strip()
         if not sep:
             raise ConfigError("%s line %d: expected key=value, got %r" % (source, number, raw))
-        config.keys_read[key] = number
+        config.keys_read[key] = (number, value.strip())
         if key.startswith("server.") and key[7:].isdigit():
             member_id = int(key[7:])
             if not 1 <= member_id <= 255:
@@ -229,6 +232,7 @@ def parse_zoo_cfg(text, config=None, source="zoo.cfg"):
             setattr(config, attribute, parse(value))
         except ValueError:
             raise ConfigError("%s line %d: %s=%r is not valid" % (source, number, key, value)) from None
+    config.ignored_keys.extend(ignored)
     if ignored:
         config.warnings.append("%s: these keys do not apply to coord and are ignored: %s"
                                % (source, ", ".join(ignored)))

@@ -1,10 +1,12 @@
 """``coord config check FILE``: what ``coord server`` would make of a zoo.cfg, without running it.
 
 The file is read by the server's own code (``coord.config.load``: the same parser, defaults and
-validation), so the check cannot disagree with the server. Which keys are honoured comes from
-``coord.config._HONOURED`` itself: a key added there shows up here with no edit. This module only
-adds the report (each honoured key with the value coord will use, the defaults it falls back on,
-the ensemble, and every ignored key with the reason when one is known) and the reasons below.
+validation), so the check cannot disagree with the server. Which keys are ignored is the parser's
+own decision (``Config.ignored_keys``), and the value shown for an honoured key is the Config
+attribute ``coord.config._HONOURED`` maps it to (as written, for a key the parser handles
+otherwise): a key added there shows up here with no edit. This module only adds the report (each
+honoured key with the value coord will use, the defaults it falls back on, the ensemble, and every
+ignored key with the reason when one is known) and the reasons below.
 """
 
 import dataclasses
@@ -103,19 +105,21 @@ def check(path, myid=None):
     config = load(path, server_id=myid)
     honoured_table = config_module._HONOURED
     honoured, members, ignored = [], [], []
-    for key, number in sorted(config.keys_read.items(), key=lambda item: item[1]):
-        if key in honoured_table:
-            attribute, _parse = honoured_table[key]
-            honoured.append((key, format_value(getattr(config, attribute)), number))
-        elif key.startswith("server.") and key[7:].isdigit():
+    for key, (number, written) in sorted(config.keys_read.items(), key=lambda item: item[1]):
+        if key.startswith("server.") and key[7:].isdigit():
             member = config.members[int(key[7:])]
             text = member.spec()
             if member.client_port is not None:
                 text += ";%s%d" % (member.client_host + ":" if member.client_host else "",
                                    member.client_port)
             members.append((key, text, number))
-        else:
+        elif key in config.ignored_keys:
             ignored.append((key, number, ignored_reason(key)))
+        elif key in honoured_table:
+            attribute, _parse = honoured_table[key]
+            honoured.append((key, format_value(getattr(config, attribute)), number))
+        else:
+            honoured.append((key, written, number))
     defaults = [(key, format_value(getattr(config, attribute)))
                 for key, (attribute, _parse) in honoured_table.items()
                 if key not in config.keys_read]

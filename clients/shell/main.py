@@ -79,6 +79,9 @@ def _interactive(shell: Shell, stdin) -> int:
                 status = shell.execute_line(line)
             except Quit:
                 break
+            except KeyboardInterrupt:       # Ctrl-C gives up waiting for a reply
+                shell.out.write("^C\n")
+                status = 1
     finally:
         shell.close()
     return status

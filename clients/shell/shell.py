@@ -70,26 +70,24 @@ class Shell:
     # -- connection -------------------------------------------------------------------------------
 
     def connect(self, hosts: str | None = None, wait_s: float | None = None) -> None:
-        """(Re)connect; with ``wait_s``, wait that long for a session (CommandError if none)."""
+        """(Re)connect; with ``wait_s``, wait that long for a session (CommandError if none),
+        else connect in the background (commands wait for the session)."""
         self.close()
         self.hosts = hosts or self.hosts
-        client = Client(self.hosts, timeout=self.timeout_s)
+        try:
+            client = Client(self.hosts, timeout=self.timeout_s)
+        except ValueError as e:            # a malformed connect string
+            raise CommandError(str(e)) from None
         client.add_listener(self._on_state)
         self.client = client
-        try:
+        if wait_s is None:
             client.start_async()
-        except ValueError as e:           # a malformed connect string
-            self.client = None
-            raise CommandError(str(e)) from None
-        if wait_s is not None and not self._wait_connected(wait_s):
-            raise CommandError(f"no session with {self.hosts} within {wait_s:g} s")
-
-    def _wait_connected(self, wait_s: float) -> bool:
+            return
         try:
-            self.client.exists("/")       # waits for the connection, at most command_timeout
-            return True
-        except errors.CoordClientError:
-            return False
+            client.start(timeout=wait_s)
+        except errors.ClientTimeoutError:
+            self.client = None              # start() has stopped it
+            raise CommandError(f"no session with {self.hosts} within {wait_s:g} s") from None
 
     def close(self) -> None:
         if self.client is not None:
@@ -238,7 +236,7 @@ class Shell:
             children = sorted(self.client.get_children(path, watch))
         except errors.NoNodeError:
             return                        # deleted while we walked
-        except (errors.CoordClientError, errors.ZookeeperError) as e:
+        except errors.CoordClientError as e:
             raise CommandError(render.error_message(e, path)) from None
         child_paths = [("" if path == "/" else path) + "/" + child for child in children]
         for child_path in child_paths:
@@ -357,7 +355,7 @@ class Shell:
         except errors.InvalidACLError as e:
             self._print_err(render.keeper_message(e.code, path))
             raise CommandError(render.error_message(e, path)) from None
-        except (errors.CoordClientError, errors.ZookeeperError) as e:
+        except errors.CoordClientError as e:
             raise CommandError(render.error_message(e, path)) from None
         self._print_err(f"Created {created}")
 
@@ -396,7 +394,7 @@ class Shell:
                     if any(isinstance(r, Exception) for r in transaction.commit()):
                         ok = False
                         break
-        except (errors.CoordClientError, errors.ZookeeperError) as e:
+        except errors.CoordClientError as e:
             raise CommandError(render.error_message(e, path)) from None
         if not ok:
             raise CommandError("Failed to delete some node(s) in the subtree!")
@@ -474,7 +472,7 @@ class Shell:
         """Run one client call; a ZooKeeper error becomes zkCli's message for ``path``."""
         try:
             return func(*args)
-        except (errors.CoordClientError, errors.ZookeeperError) as e:
+        except errors.CoordClientError as e:
             raise CommandError(render.error_message(e, path)) from None
 
     # -- completion -------------------------------------------------------------------------------
@@ -490,7 +488,7 @@ class Shell:
         parent, prefix = text[:cut] or "/", text[cut + 1:]
         try:
             children = self.client.get_children(parent)
-        except (errors.CoordClientError, errors.ZookeeperError, ValueError):
+        except (errors.CoordClientError, ValueError):
             return []
         base = "" if parent == "/" else parent
         return sorted(f"{base}/{child}" for child in children if child.startswith(prefix))
