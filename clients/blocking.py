@@ -179,6 +179,17 @@ class Client(RecipeFactories):
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
+    def wait_for_callbacks(self, timeout: float = 5.0) -> bool:
+        """Wait (at most ``timeout`` s) until every watch and listener call queued so far has
+        run: after a write returns, the watches it fired are queued, so this orders their effects
+        before the caller's next step. False on timeout, or when called on the callback thread."""
+        if self._callback_thread is None or self._stopping or \
+                self._callback_thread is threading.current_thread():
+            return False
+        done = threading.Event()
+        self._callbacks.put((lambda _argument: done.set(), None))
+        return done.wait(timeout)
+
     def add_auth(self, scheme: str, credential) -> None:
         with self._lock:
             self._session.add_auth(time.monotonic(), scheme, _credential_bytes(credential))

@@ -3,6 +3,8 @@
     coord server [--config zoo.cfg] [--port N] [--data-dir DIR] ...   run a coord server
     coord ensemble [--size 3] [--dir coord-ensemble] [--port 2181]    a local ensemble
     coord import-zookeeper | export-zookeeper | data dump ...          docs/migration.md
+    coord config check zoo.cfg [--myid N]      what `coord server` would make of a zoo.cfg
+    coord shell [--server HOST:PORT,...] [-c CMD]   an interactive shell like zkCli.sh
 """
 
 import argparse
@@ -68,6 +70,8 @@ def main(argv=None):
                    help="peer port of member 1; member N uses peer-port + N - 1 (default 2888)")
     e.add_argument("--host", default="127.0.0.1", help="address every member binds (default 127.0.0.1)")
     migration_cli.add_parsers(sub)
+    _config_parser(sub)
+    _shell_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "server":
         return run_server(args)
@@ -76,7 +80,33 @@ def main(argv=None):
         return run(args.dir, args.size, args.port, args.peer_port, args.host)
     if args.command in migration_cli.COMMANDS:
         return migration_cli.run(args)
+    if args.command == "config":
+        from coord.config_check import run
+        return run(args.file, args.myid)
+    if args.command == "shell":
+        from clients.shell.main import run
+        return run(args.server, args.command_text, args.timeout)
     return 2
+
+
+def _config_parser(sub):
+    c = sub.add_parser("config", help="check a zoo.cfg").add_subparsers(dest="config_command",
+                                                                        required=True)
+    p = c.add_parser("check", help="validate a zoo.cfg as `coord server` reads it: the honoured "
+                     "keys with the value coord will use, the ignored ones; exit 1 on a bad value")
+    p.add_argument("file", help="the zoo.cfg")
+    p.add_argument("--myid", type=int,
+                   help="this member's id (default: read from dataDir/myid when there are server.N lines)")
+
+
+def _shell_parser(sub):
+    p = sub.add_parser("shell", help="an interactive shell like zkCli.sh (coord or ZooKeeper)")
+    p.add_argument("--server", default="127.0.0.1:2181",
+                   help="connect string, HOST:PORT[,HOST:PORT...][/chroot] (default 127.0.0.1:2181)")
+    p.add_argument("-c", dest="command_text", metavar="CMD",
+                   help="run these commands (one per line) and exit; non-zero if one fails")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="session timeout in seconds (default 30, as zkCli.sh)")
 
 
 def run_server(args):

@@ -84,6 +84,10 @@ class Config:
     sasl_super_user: str | None = None             # superUser (ZooKeeper's zookeeper.superUser)
     x509_super_user: str | None = None             # X509AuthenticationProvider.superUser
     warnings: list = dataclasses.field(default_factory=list)
+    # For `coord config check`: every zoo.cfg key read -> (line number, value as written), and
+    # the keys the parser did not use.
+    keys_read: dict = dataclasses.field(default_factory=dict)
+    ignored_keys: list = dataclasses.field(default_factory=list)
 
     @property
     def ensemble(self):
@@ -127,12 +131,12 @@ class Config:
         for name in ("tick_ms", "reaper_interval_ms", "snapshot_every_txns", "snapshot_retain_count",
                      "max_frame_bytes", "min_session_timeout_ms", "max_session_timeout_ms"):
             if getattr(self, name) <= 0:
-                raise ConfigError("%s must be positive, got %r" % (name, getattr(self, name)))
+                raise ConfigError("%s must be positive, got %r" % (zoo_cfg_key(name), getattr(self, name)))
         for name in ("global_outstanding_limit", "max_outstanding_per_connection",
                      "max_client_output_bytes", "max_sessions", "max_client_connections"):
             if getattr(self, name) < 0:
                 raise ConfigError("%s must be 0 (unlimited) or positive, got %r"
-                                  % (name, getattr(self, name)))
+                                  % (zoo_cfg_key(name), getattr(self, name)))
         if 0 < self.max_client_output_bytes < self.max_frame_bytes:
             raise ConfigError("coord.maxClientOutputBytes (%d) must be at least jute.maxbuffer (%d):"
                               " one reply may be that large"
@@ -399,6 +403,14 @@ _BUILT_IN_PROVIDERS = frozenset(
         "DigestAuthenticationProvider", "IPAuthenticationProvider"))
 
 
+def zoo_cfg_key(attribute):
+    """The zoo.cfg key that sets a Config attribute (for messages), or the attribute's name."""
+    for key, (name, _parse) in _HONOURED.items():
+        if name == attribute:
+            return key
+    return attribute
+
+
 def parse_zoo_cfg(text, config=None, source="zoo.cfg"):
     """Apply a zoo.cfg's keys to ``config`` (a new Config if None); unknown keys become warnings."""
     config = config if config is not None else Config()
@@ -411,6 +423,7 @@ def parse_zoo_cfg(text, config=None, source="zoo.cfg"):
         key = key.strip()
         if not sep:
             raise ConfigError("%s line %d: expected key=value, got %r" % (source, number, raw))
+        config.keys_read[key] = (number, value.strip())
         if key.startswith("server.") and key[7:].isdigit():
             member_id = int(key[7:])
             if not 1 <= member_id <= 255:
@@ -441,6 +454,7 @@ def parse_zoo_cfg(text, config=None, source="zoo.cfg"):
             setattr(config, attribute, parse(value))
         except ValueError:
             raise ConfigError("%s line %d: %s=%r is not valid" % (source, number, key, value)) from None
+    config.ignored_keys.extend(ignored)
     if ignored:
         config.warnings.append("%s: these keys do not apply to coord and are ignored: %s"
                                % (source, ", ".join(ignored)))

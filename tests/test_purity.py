@@ -29,6 +29,7 @@ CLIENTS_DIR = pathlib.Path(clients.__file__).parent
 PURE_CLIENT_FILES = sorted(
     [CLIENTS_DIR / name for name in ("session.py", "ops.py", "steps.py", "retry.py", "errors.py")]
     + list((CLIENTS_DIR / "recipes").glob("*.py"))
+    + [CLIENTS_DIR / "shell" / name for name in ("syntax.py", "render.py")]
 )
 
 

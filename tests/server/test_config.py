@@ -58,7 +58,7 @@ def test_defaults_without_a_file():
     ("just a line\n", "expected key=value"),
     ("minSessionTimeout=9000\nmaxSessionTimeout=4000\n", "above maxSessionTimeout"),
     ("clientPort=70000\n", "not a TCP port"),
-    ("tickTime=0\n", "tick_ms must be positive"),
+    ("tickTime=0\n", "tickTime must be positive"),
 ])
 def test_bad_values_are_named(text, message):
     with pytest.raises(ConfigError) as failure:
