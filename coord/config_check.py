@@ -35,10 +35,8 @@ IGNORED_REASONS = {
     "syncEnabled": "observers replicate through coord's consensus log",
     "preAllocSize": "coord's log segments are not preallocated",
     "leaderServes": "every coord member, the leader included, serves clients",
-    "jute.maxbuffer": "a Java system property in ZooKeeper; use coord server --max-frame-bytes",
 }
 IGNORED_PREFIXES = {
-    "admin.": "ZooKeeper's AdminServer setting, not supported by coord",
     "group.": "hierarchical quorums are not supported",
     "weight.": "hierarchical quorums are not supported",
     "zookeeper.": "a ZooKeeper system property; see coord server --help for coord's flags",

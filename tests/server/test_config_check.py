@@ -19,7 +19,7 @@ syncLimit=5
 dataDir={data}
 clientPort=2281
 4lw.commands.whitelist=ruok, srvr
-admin.serverPort=8080
+localSessionsEnabled=true
 autopurge.purgeInterval=1
 someVendor.option=7
 server.1=zk1:2888:3888
@@ -59,7 +59,7 @@ def test_honoured_keys_with_their_values_and_ignored_keys_with_reasons(tmp_path)
     assert ["maxSessionTimeout", "=", "60000"] in lines
     assert ["dataLogDir", "=", str(tmp_path / "data")] in lines
     ignored = result.stdout.split("ignored (coord does not use these):\n")[1].splitlines()
-    assert ignored[0].startswith("  admin.serverPort (line 8): ZooKeeper's AdminServer")
+    assert ignored[0].startswith("  localSessionsEnabled (line 8): coord sessions are always global")
     assert ignored[1].startswith("  autopurge.purgeInterval (line 9): coord deletes old snapshots")
     assert ignored[2] == "  someVendor.option (line 10)"       # no reason known
     assert len(ignored) == 3
@@ -67,12 +67,12 @@ def test_honoured_keys_with_their_values_and_ignored_keys_with_reasons(tmp_path)
 
 def test_the_honoured_list_comes_from_the_servers_own_table(tmp_path, monkeypatch):
     """A key another change makes coord honour is reported as honoured with no edit here."""
-    path = write(tmp_path, "clientPort=2181\nsomeVendor.option=7\nadmin.serverPort=9\n")
+    path = write(tmp_path, "clientPort=2181\nsomeVendor.option=7\ngroup.1=1:2\n")
     monkeypatch.setitem(config_module._HONOURED, "someVendor.option",
                         ("max_client_connections", config_module._int))
     report = check(str(path))
     assert ("someVendor.option", "7", 2) in report.honoured
-    assert [key for key, _line, _reason in report.ignored] == ["admin.serverPort"]
+    assert [key for key, _line, _reason in report.ignored] == ["group.1"]
     assert "someVendor.option" not in [key for key, _value in report.defaults]
 
 
