@@ -9,6 +9,8 @@ are in the attribute names; every timer is configurable.
 import dataclasses
 import os
 
+from coord import planted_bugs
+
 DEFAULT_MAX_FRAME_BYTES = 1048575   # jute.maxbuffer
 
 # Read-only, session-id-free words are allowed by default; cons/dump/wchc/wchp expose session ids
@@ -46,6 +48,7 @@ class Config:
     sync_limit: int = 5                            # syncLimit (reported by conf)
     linearizable_reads: bool = False               # coord.linearizableReads: reads behind a read index
     read_only_mode: bool = False                   # readonlymode.enabled: serve reads without a quorum
+    planted_bugs: tuple = ()                       # coord.plantedBug: TEST ONLY, see coord/planted_bugs.py
     warnings: list = dataclasses.field(default_factory=list)
 
     @property
@@ -106,6 +109,10 @@ class Config:
                 raise ConfigError("server ids must be in 1..255")
         elif not 0 <= self.server_id <= 127:
             raise ConfigError("server id must be in 0..127")
+        try:
+            planted_bugs.check(self.planted_bugs)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         if self.heartbeat_ms <= 0 or self.election_timeout_ms < 2 * self.heartbeat_ms:
             raise ConfigError("coord.electionTimeoutMs (%d) must be at least twice "
                               "coord.heartbeatMs (%d)" % (self.election_timeout_ms, self.heartbeat_ms))
@@ -189,6 +196,7 @@ _HONOURED = {
     "coord.heartbeatMs": ("heartbeat_ms", _int),
     "coord.linearizableReads": ("linearizable_reads", _bool),
     "readonlymode.enabled": ("read_only_mode", _bool),
+    "coord.plantedBug": ("planted_bugs", _words),
 }
 
 

@@ -42,7 +42,7 @@ the election jitter from ``raft_rng``.
 
 import collections
 
-from coord import four_letter_words
+from coord import four_letter_words, planted_bugs
 from coord import peer_wire as W
 from coord.consensus.messages import NONE, NOOP, Message
 from coord.consensus.raft import LEADER, InvalidMessage, NotLeader, RaftConfig, RaftNode
@@ -174,6 +174,7 @@ class ServerCore:
         self.random_bytes = random_bytes
         self.log = log
         self.tree = tree if tree is not None else DataTree()
+        self._planted_expiry_bug = planted_bugs.EPHEMERALS_OUTLIVE_EXPIRY in config.planted_bugs
         self.watches = WatchManager()
         self.server_id = server_id
         self.member_id = server_id or 1
@@ -559,6 +560,10 @@ class ServerCore:
                 node = tree.get(sub.path)
                 stats.append(node.stat() if node is not None else None)
         else:
+            if txn.kind == T.CLOSE_SESSION and header.cxid == 0 and self._planted_expiry_bug:
+                # Planted bug (test only): an expiry (the leader proposes those itself, with
+                # cxid 0) forgets the session's ephemerals instead of deleting them.
+                tree.ephemerals.pop(txn.session_id, None)
             triggers = tree.apply(header, txn, tolerant)
         zxid = entry.index
         if triggers:
