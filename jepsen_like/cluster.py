@@ -258,6 +258,10 @@ class Ensemble:
     def log_path(self, name: str) -> Path:
         return self.processes[name].log_path
 
+    def log_dir(self, name: str) -> Path:
+        """Where a coord member keeps its write-ahead log segments (``<dataDir>/log``)."""
+        return Path(self.processes[name].data_dir) / "log"
+
     # -- the whole ensemble ---------------------------------------------------------------------
     def start_all(self, timeout_s: float = 90.0) -> None:
         """Start every member, then wait until the ensemble is healthy. Raises

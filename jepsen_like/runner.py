@@ -289,6 +289,7 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
             "faults_injected": result.faults, "nemesis_errors": schedule.errors if schedule is not None else [],
             "recovered": healthy_again, "checks": [_check_record(check) for check in checks],
             "command": _command_line(config, seed),
+            "member_reactions": _member_reactions(history),
         }
         (run_dir / "results.json").write_text(json.dumps(record, indent=2, default=repr) + "\n")
         (run_dir / "verdicts.txt").write_text(_verdicts_text(record, checks))
@@ -348,6 +349,18 @@ def _restore(ensemble: Ensemble) -> None:
             ensemble.start(name)
 
 
+def _member_reactions(history) -> list[str]:
+    """What each member did about a damaged log (the disk nemesis adds it to the heal event)."""
+    reactions = []
+    for event in history.nemesis_events():
+        value = event.value
+        if event.get("fault") == "end" and isinstance(value, dict):
+            value = value.get("injected", value)  # under mixed, the chosen nemesis's description
+            if isinstance(value, dict) and "member_did" in value:
+                reactions.append(f"{value['member']} {value['kind']} ({value['damage']}): {value['member_did']}")
+    return reactions
+
+
 def _command_line(config: RunConfig, seed: int) -> str:
     parts = ["python -m jepsen_like run", f"--system {config.system}", f"--nodes {config.nodes}",
              f"--workload {config.workload}", f"--nemesis {getattr(config.nemesis, 'name', config.nemesis)}", f"--time {config.time_s:g}",
@@ -370,6 +383,8 @@ def _verdicts_text(record: dict[str, Any], checks: list) -> str:
         lines.append(f"client errors: {record['client_errors']}")
     if record["nemesis_errors"]:
         lines.append(f"nemesis errors: {record['nemesis_errors']}")
+    for reaction in record.get("member_reactions", []):
+        lines.append(f"disk fault: {reaction}")
     if record.get("reads") == "local":
         lines.append("reads: local (plain getData on whichever member the client is connected to). ZooKeeper "
                      "promises these sequential consistency, not linearizability: stale reads are expected, and "
