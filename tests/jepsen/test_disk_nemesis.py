@@ -106,6 +106,7 @@ def test_the_disk_nemesis_is_for_coord_ensembles_only(tmp_path):
         Disk().check(Ensemble("coord", 1, tmp_path))
 
 
+@pytest.mark.slow  # about 25 s; the per-kind test above is the default suite's share
 @pytest.mark.timeout(180)
 def test_a_run_under_the_disk_nemesis_is_valid_and_says_what_members_did(tmp_path):
     require_netns()
