@@ -379,7 +379,7 @@ class LockWorkload(Workload):
                 raise Fail("LockTimeout") from None
             return None
         acquired, _ = worker.call("acquire", None, acquire)
-        if acquired == "unknown":
+        if acquired == "unknown" or (acquired == "fail" and self._contender_left(worker, lock)):
             worker.reconnect()
         if acquired != "ok":
             return acquired
@@ -388,6 +388,22 @@ class LockWorkload(Workload):
         if released == "unknown":
             worker.reconnect()
         return acquired
+
+    @staticmethod
+    def _contender_left(worker: Worker, lock: Lock) -> bool:
+        """After a timed-out acquire kazoo deletes its contender node only on a best-effort basis
+        (a connection loss leaves it). Left behind in a live session it queues ahead of every later
+        contender, so the lock is never granted again (seen in a 5-minute coord run). Close the
+        session if the node may still be there."""
+        try:
+            # By name prefix (unique per Lock object), as kazoo finds its own node: a create whose
+            # reply was lost leaves a node that lock.node never learned of.
+            children = worker.wait(worker.client.get_children_async(lock.path))
+        except NoNodeError:
+            return False
+        except Exception:  # noqa: BLE001 - cannot tell: assume it is there
+            return True
+        return any(child.startswith(lock.prefix) for child in children)
 
     def run_worker(self, worker, stop):
         while not stop.is_set():
