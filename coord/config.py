@@ -9,6 +9,8 @@ are in the attribute names; every timer is configurable.
 import dataclasses
 import os
 
+from coord import planted_bugs
+
 DEFAULT_MAX_FRAME_BYTES = 1048575   # jute.maxbuffer
 
 # Read-only, session-id-free words are allowed by default; cons/dump/wchc/wchp expose session ids
@@ -83,6 +85,7 @@ class Config:
     sasl_users: dict = dataclasses.field(default_factory=dict)  # user -> password (coord.sasl.user.NAME)
     sasl_super_user: str | None = None             # superUser (ZooKeeper's zookeeper.superUser)
     x509_super_user: str | None = None             # X509AuthenticationProvider.superUser
+    planted_bugs: tuple = ()                       # coord.plantedBug: TEST ONLY, see coord/planted_bugs.py
     warnings: list = dataclasses.field(default_factory=list)
     # For `coord config check`: every zoo.cfg key read -> (line number, value as written), and
     # the keys the parser did not use.
@@ -158,6 +161,10 @@ class Config:
             raise ConfigError("server id must be in 0..127")
         self._finish_monitoring()
         self._finish_security()
+        try:
+            planted_bugs.check(self.planted_bugs)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         if self.heartbeat_ms <= 0 or self.election_timeout_ms < 2 * self.heartbeat_ms:
             raise ConfigError("coord.electionTimeoutMs (%d) must be at least twice "
                               "coord.heartbeatMs (%d)" % (self.election_timeout_ms, self.heartbeat_ms))
@@ -393,6 +400,7 @@ _HONOURED = {
     "coord.jaasConfig": ("jaas_config", str.strip),
     "superUser": ("sasl_super_user", str.strip),
     "X509AuthenticationProvider.superUser": ("x509_super_user", str.strip),
+    "coord.plantedBug": ("planted_bugs", _words),
 }
 
 # authProvider.N=<class>: ZooKeeper loads these providers; coord has them built in (sasl, x509,

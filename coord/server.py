@@ -42,7 +42,7 @@ the election jitter from ``raft_rng``.
 
 import collections
 
-from coord import four_letter_words, monitoring
+from coord import four_letter_words, monitoring, planted_bugs
 from coord import peer_wire as W
 from coord.auth.digest_md5 import DigestMD5Server, SaslFailure
 from coord.consensus.messages import NONE, NOOP, Message
@@ -189,10 +189,11 @@ class ServerCore:
         self.random_bytes = random_bytes
         self.log = log
         self.tree = tree if tree is not None else DataTree()
+        self._planted_expiry_bug = planted_bugs.EPHEMERALS_OUTLIVE_EXPIRY in config.planted_bugs
         self.watches = WatchManager()
         self.server_id = server_id
         self.member_id = server_id or 1
-        # The run's incarnation (persisted, bumped at every start) keeps session ids unique.
+        # The run's incarnation (persisted, bumped at every start).
         self.incarnation = incarnation
         voters = frozenset(voters or (self.member_id,))
         self.standalone = voters == {self.member_id} and not learners
@@ -233,6 +234,8 @@ class ServerCore:
         self._waiting = set()             # connections with held output
         self._ready = Ready()
         self._next_session_counter = 0
+        self._session_id_base = ((self.member_id & 0xFF) << 56) \
+            | ((clock.wall_ms() & 0xFFFFFFFFFF) << 16)
         self.started_ms = clock.monotonic_ms()
         self._tracker_when_following = SessionTracker(config.tick_ms)
         self.process_facts = process_facts
@@ -250,6 +253,8 @@ class ServerCore:
         self._backlog_estimate = 0
         self._sessions_full = False        # coord.maxSessions is biting (logged once per episode)
         self.limit_counts = collections.Counter()   # limit name -> times it bit (metrics)
+        self._output_window = (float("inf") if planted_bugs.UNBOUNDED_CLIENT_OUTPUT
+                               in config.planted_bugs else OUTPUT_WINDOW)
         # ZooKeeper's summaries: updatelatency (a write from arrival to its answer being decided
         # here), readlatency (the batch of requests a read arrived in), election_time.
         self.update_latency = monitoring.Summary()
@@ -690,6 +695,10 @@ class ServerCore:
                 node = tree.get(sub.path)
                 stats.append(node.stat() if node is not None else None)
         else:
+            if txn.kind == T.CLOSE_SESSION and header.cxid == 0 and self._planted_expiry_bug:
+                # Planted bug (test only): an expiry (the leader proposes those itself, with
+                # cxid 0) forgets the session's ephemerals instead of deleting them.
+                tree.ephemerals.pop(txn.session_id, None)
             triggers = tree.apply(header, txn, tolerant)
         zxid = entry.index
         if triggers:
@@ -828,7 +837,7 @@ class ServerCore:
     def _emit(self, conn, zxid_tag, data):
         """Queue output on a connection; it leaves once this member has applied ``zxid_tag``."""
         conn.out_bytes += len(data)
-        if conn.out_bytes > OUTPUT_WINDOW and not conn.out_blocked:
+        if conn.out_bytes > self._output_window and not conn.out_blocked:
             conn.out_blocked = True
             self._ready.blocked.append(conn.conn_id)
         if not conn.held and zxid_tag <= self.tree.last_zxid:
@@ -917,13 +926,15 @@ class ServerCore:
         return timeout
 
     def _new_session_id(self):
-        # member id in the top byte, this run's incarnation next, then a counter: unique across
-        # members and restarts.
+        # ZooKeeper's scheme: the member id in the top byte, then the wall-clock time this run
+        # started (ms, shifted left 16), plus a counter. Unique across members, restarts and a
+        # wiped data dir (an incarnation counter starts again at 1 after a wipe and reused ids,
+        # found by the jepsen_like disk nemesis); live sessions are skipped in any case.
         while True:
             self._next_session_counter += 1
-            session_id = ((self.member_id & 0xFF) << 56) | ((self.incarnation & 0xFFFFFF) << 32) \
-                | self._next_session_counter
-            if session_id not in self.tree.sessions and session_id not in self._connecting:
+            session_id = self._session_id_base + self._next_session_counter
+            if session_id not in self.tree.sessions and session_id not in self._connecting \
+                    and session_id not in self._local_sessions:
                 return session_id
 
     def _touch(self, session_id):

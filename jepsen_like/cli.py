@@ -26,6 +26,7 @@ from jepsen_like.formats import FORMAT_DEFAULTS, FORMATS, read_history
 from jepsen_like.formats import edn
 from jepsen_like.formats.edn import EdnSyntaxError
 from jepsen_like.history import History, HistoryError
+from coord.planted_bugs import PLANTED_BUGS
 
 WORKLOAD_NAMES = ("register", "lock", "sequential", "ephemeral", "watches", "set")
 NEMESIS_NAMES = ("none", "kill", "kill-leader", "pause", "pause-leader", "partition-one", "partition-leader",
@@ -138,8 +139,11 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=int, default=defaults.concurrency, metavar="C", help="client sessions")
     run.add_argument("--seed", type=int, help="random seed (default: random, printed and saved)")
     run.add_argument("--out", type=Path, metavar="RUN_DIR", help="results folder (default under jepsen-results/)")
-    run.add_argument("--reads", choices=("sync", "local"), default=defaults.reads,
-                     help="register reads: sync then read (default), or plain local reads (may be stale)")
+    run.add_argument("--reads", choices=("sync", "local", "linearizable"), default=defaults.reads,
+                     help="register reads: sync then read (default), plain local reads (may be stale), or "
+                          "linearizable (coord only: coord.linearizableReads=true, plain reads)")
+    run.add_argument("--planted-bug", choices=PLANTED_BUGS, default=None,
+                     help="TEST ONLY (coord): run the members with this bug planted, to see the checkers catch it")
     run.add_argument("--quiet", type=float, default=defaults.quiet_s, metavar="S", help="seconds between faults")
     run.add_argument("--fault", type=float, default=defaults.fault_s, metavar="S", help="seconds each fault lasts")
     run.add_argument("--network", choices=("auto", "netns", "loopback"), default=defaults.network,
@@ -267,7 +271,8 @@ def _run_config(args: argparse.Namespace, **overrides: Any):
 
     settings = dict(system=args.system, nodes=args.nodes, workload=args.workload, nemesis=args.nemesis,
                     time_s=args.time, concurrency=args.concurrency, seed=args.seed, out=args.out, reads=args.reads,
-                    quiet_s=args.quiet, fault_s=args.fault, network=args.network, progress=args.progress)
+                    quiet_s=args.quiet, fault_s=args.fault, network=args.network, progress=args.progress,
+                    planted_bug=args.planted_bug)
     settings.update(overrides)
     return RunConfig(**settings)
 

@@ -36,7 +36,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from coord.testing.servers import (
     LOCALHOST,
@@ -123,7 +123,11 @@ class _EnsembleMember:
             settings[f"server.{peer.id}"] = f"{peer.host}:{peer.peer_port}:{peer.election_port}"
         return settings
 
-    def write_myid(self) -> None:
+    def zoo_cfg_settings(self) -> dict:
+        return {**super().zoo_cfg_settings(), **self.ensemble_settings()}  # type: ignore[misc]
+
+    def write_config(self) -> None:
+        super().write_config()  # type: ignore[misc]
         (self.data_dir / "myid").write_text(f"{self.member.id}\n")
 
     def wipe(self) -> None:
@@ -137,13 +141,6 @@ class ZooKeeperMember(_EnsembleMember, ZooKeeperProcess):
     def __init__(self, work_dir, member: Member, peers: Sequence[Member], exec_prefix: Sequence[str], tick_ms: int):
         _EnsembleMember._setup_member(self, member, peers, exec_prefix)
         ZooKeeperProcess.__init__(self, work_dir, port=member.client_port, tick_ms=tick_ms)
-
-    def zoo_cfg_settings(self) -> dict:
-        return {**super().zoo_cfg_settings(), **self.ensemble_settings()}
-
-    def write_config(self) -> None:
-        super().write_config()
-        self.write_myid()
 
     def command(self) -> list:
         argv = super().command()
@@ -159,25 +156,27 @@ class ZooKeeperMember(_EnsembleMember, ZooKeeperProcess):
 
 
 class CoordMember(_EnsembleMember, CoordProcess):
-    def __init__(self, work_dir, member: Member, peers: Sequence[Member], exec_prefix: Sequence[str], tick_ms: int):
+    """``settings`` are extra zoo.cfg keys (``coord.linearizableReads``, a test's
+    ``coord.plantedBug``); ``env`` extra environment variables for the process."""
+
+    def __init__(self, work_dir, member: Member, peers: Sequence[Member], exec_prefix: Sequence[str], tick_ms: int,
+                 settings: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None):
         _EnsembleMember._setup_member(self, member, peers, exec_prefix)
-        CoordProcess.__init__(self, work_dir, port=member.client_port, tick_ms=tick_ms)
-
-    def zoo_cfg_settings(self) -> dict:
-        return {**super().zoo_cfg_settings(), **self.ensemble_settings()}
-
-    def write_config(self) -> None:
-        super().write_config()
-        self.write_myid()
+        CoordProcess.__init__(self, work_dir, port=member.client_port, tick_ms=tick_ms, config=settings)
+        self.extra_env = dict(env or {})
 
     def command(self) -> list:
         return [*self.exec_prefix, *super().command()]
+
+    def environment(self) -> dict:
+        return {**super().environment(), **self.extra_env}
 
 
 class Ensemble:
     """N members of one system. ``network`` (created by the caller) puts each in a namespace."""
 
-    def __init__(self, system: str, nodes: int, root: Path, *, network: Network | None = None, tick_ms: int = 500):
+    def __init__(self, system: str, nodes: int, root: Path, *, network: Network | None = None, tick_ms: int = 500,
+                 coord_settings: Mapping[str, object] | None = None, coord_env: Mapping[str, str] | None = None):
         if system not in SYSTEMS:
             raise ValueError(f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
         if nodes < 1:
@@ -197,12 +196,16 @@ class Ensemble:
             members = [Member(i, name, LOCALHOST, free_port(), free_port(), free_port())
                        for i, name in enumerate(names, start=1)]
         self.members = members
-        kind = ZooKeeperMember if system == "zookeeper" else CoordMember
-        self.processes = {
-            m.name: kind(self.root / "nodes" / m.name, m, members,
-                         network.exec_prefix(m.name) if network is not None else (), tick_ms)
-            for m in members
-        }
+        if system == "zookeeper" and (coord_settings or coord_env):
+            raise ValueError("coord settings given for a ZooKeeper ensemble")
+        self.processes: dict[str, ZooKeeperMember | CoordMember] = {}
+        for m in members:
+            prefix = network.exec_prefix(m.name) if network is not None else ()
+            work_dir = self.root / "nodes" / m.name
+            if system == "zookeeper":
+                self.processes[m.name] = ZooKeeperMember(work_dir, m, members, prefix, tick_ms)
+            else:
+                self.processes[m.name] = CoordMember(work_dir, m, members, prefix, tick_ms, coord_settings, coord_env)
 
     # -- addresses ------------------------------------------------------------------------------
     @property
@@ -254,6 +257,10 @@ class Ensemble:
 
     def log_path(self, name: str) -> Path:
         return self.processes[name].log_path
+
+    def log_dir(self, name: str) -> Path:
+        """Where a coord member keeps its write-ahead log segments (``<dataDir>/log``)."""
+        return Path(self.processes[name].data_dir) / "log"
 
     # -- the whole ensemble ---------------------------------------------------------------------
     def start_all(self, timeout_s: float = 90.0) -> None:

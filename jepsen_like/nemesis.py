@@ -25,7 +25,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from jepsen_like.cluster import Ensemble
+from pathlib import Path
+
+from jepsen_like.cluster import Ensemble, ServerStartError
 from jepsen_like.history import HistoryWriter
 
 __all__ = ["NEMESES", "Nemesis", "NemesisContext", "NemesisUnavailable", "Schedule", "make_nemesis"]
@@ -182,6 +184,136 @@ class Flaky(Nemesis):
         ctx.ensemble.network.heal()
 
 
+class Disk(Nemesis):
+    """coord only: kill -9 a follower and damage its write-ahead log before it restarts.
+
+    ``kind`` (random per fault unless fixed): ``lose-tail`` drops the newest segment's last 1-3
+    records at a record boundary (what a power loss does to writes not yet fsynced); ``torn-tail``
+    cuts the last record in two (a crash in the middle of a write); ``corrupt`` flips one byte in
+    the payload of a record that has later records after it (bit rot in acknowledged data). The
+    member must repair what is repairable (a torn or short tail: the leader sends the entries
+    again) and refuse to start on corruption, never serve wrong data. Heal restarts it; if it
+    refuses, heal records why, wipes its data directory (the documented operator action) and
+    starts it empty, to be caught up by the leader. What the member did is added to the fault's
+    description, so the history's heal event and the results say it.
+
+    Only followers are damaged, one at a time, so the leader still holds everything a damaged
+    member loses: a lost fsynced record on a majority is beyond what any consensus protocol
+    survives, and on a single server every one of these faults loses acknowledged data by
+    construction, so the nemesis needs three members."""
+
+    needs_network = False
+    min_nodes = 3
+    KINDS = ("lose-tail", "torn-tail", "corrupt")
+
+    def __init__(self, kind: str | None = None):
+        if kind is not None and kind not in self.KINDS:
+            raise ValueError(f"unknown disk fault {kind!r}; known: {', '.join(self.KINDS)}")
+        self.kind = kind
+        self.name = "disk" if kind is None else f"disk-{kind}"
+
+    def check(self, ensemble: Ensemble) -> None:
+        if ensemble.system != "coord":
+            raise NemesisUnavailable("the disk nemesis damages coord's write-ahead log; it is for coord only")
+        super().check(ensemble)
+
+    def inject(self, ctx: NemesisContext) -> Any:
+        leader = ctx.ensemble.leader()
+        followers = [name for name in ctx.ensemble.names if name != leader and ctx.ensemble.running(name)]
+        if leader is None or not followers:
+            raise RuntimeError("no leader and follower to pick from right now")
+        target = ctx.rng.choice(sorted(followers))
+        kind = self.kind or ctx.rng.choice(self.KINDS)
+        ctx.ensemble.kill(target)
+        damage = damage_log(ctx.ensemble.log_dir(target), kind, ctx.rng)
+        return {"member": target, "kind": kind, "damage": damage}
+
+    def heal(self, ctx: NemesisContext, injected: Any) -> None:
+        name = injected["member"]
+        if ctx.ensemble.running(name):
+            return
+        log_path = ctx.ensemble.log_path(name)
+        start = log_path.stat().st_size if log_path.exists() else 0
+        try:
+            ctx.ensemble.start(name)
+        except ServerStartError:
+            said = _storage_lines(log_path, start) or ["(no storage message in its log)"]
+            ctx.ensemble.wipe(name)
+            ctx.ensemble.start(name)
+            injected["member_did"] = f"refused to start: {said[-1]}; wiped by the nemesis and started empty"
+            return
+        repairs = _storage_lines(log_path, start)
+        injected["member_did"] = ("repaired: " + " | ".join(repairs)) if repairs else "started; nothing to repair"
+
+
+_STORAGE_WORDS = ("torn tail", "removing log segment", "corrupt", "Corrupt", "cannot start", "RecoveryError")
+
+
+def _storage_lines(log_path, start: int) -> list[str]:
+    """What the member's log says about its storage since byte ``start`` (this start)."""
+    try:
+        with open(log_path, "rb") as stream:
+            stream.seek(start)
+            text = stream.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [line.strip()[:300] for line in text.splitlines() if any(word in line for word in _STORAGE_WORDS)]
+
+
+def damage_log(log_dir, kind: str, rng: random.Random) -> str:
+    """Damage a stopped member's log (``<dataDir>/log``) as ``kind`` says; returns what was done."""
+    from coord.storage.format import RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, scan_records
+
+    segments = sorted(Path(log_dir).glob("log.*"))
+    if not segments:
+        return "no log segment: nothing to damage"
+    scanned = []
+    for path in segments:
+        data = path.read_bytes()
+        try:
+            scan = scan_records(data, file_name=path.name)
+        except Exception as problem:  # noqa: BLE001 - already damaged: leave it to the member
+            return f"{path.name} is already unreadable ({problem}); left as it is"
+        offsets = []
+        offset = SEGMENT_HEADER_BYTES
+        for _zxid, payload in scan.records:
+            offsets.append((offset, offset + RECORD_HEADER_BYTES + len(payload)))
+            offset += RECORD_HEADER_BYTES + len(payload)
+        scanned.append((path, scan, offsets))
+    path, scan, offsets = scanned[-1]
+    if kind == "corrupt":
+        # A record with a later record after it, in any segment (the newest first).
+        candidates = [(p, s, o, i) for p, s, o in reversed(scanned) for i in range(len(o) - 1)]
+        if not candidates:
+            kind = "torn-tail"
+        else:
+            path, scan, offsets, index = candidates[rng.randrange(min(len(candidates), 50))]
+            begin, end = offsets[index]
+            position = rng.randrange(begin + RECORD_HEADER_BYTES, end) if end > begin + RECORD_HEADER_BYTES \
+                else rng.randrange(begin, end)
+            with open(path, "r+b") as stream:
+                stream.seek(position)
+                byte = stream.read(1)
+                stream.seek(position)
+                stream.write(bytes([byte[0] ^ 0xFF]))
+            zxid = scan.records[index][0]
+            return (f"flipped byte {position} of {path.name} (record zxid {zxid:#x}, "
+                    f"{len(offsets) - index - 1} later records in the segment)")
+    if not offsets:
+        return f"{path.name} holds no record: nothing to cut"
+    if kind == "lose-tail":
+        drop = min(len(offsets), rng.randint(1, 3))
+        cut = offsets[-drop][0]
+        what = f"dropped the last {drop} records (from zxid {scan.records[-drop][0]:#x})"
+    else:
+        begin, end = offsets[-1]
+        cut = rng.randrange(begin + 1, end)
+        what = f"cut the last record (zxid {scan.records[-1][0]:#x}) after {cut - begin} of its {end - begin} bytes"
+    with open(path, "r+b") as stream:
+        stream.truncate(cut)
+    return f"{path.name}: {what}"
+
+
 class Mixed(Nemesis):
     """Each time, one of the other nemeses that can act on this ensemble, at random."""
 
@@ -222,6 +354,7 @@ _FACTORIES: dict[str, Callable[[], Nemesis]] = {
     "partition-bridge": lambda: Partition("bridge"),
     "partition-ring": lambda: Partition("ring"),
     "flaky": lambda: Flaky(),
+    "disk": lambda: Disk(),
     "mixed": lambda: Mixed(),
 }
 MIXED_FROM = [name for name in _FACTORIES if name != "mixed"]
@@ -234,8 +367,6 @@ def make_nemesis(name: "str | Nemesis") -> Nemesis | None:
         return name
     if name == "none":
         return None
-    if name == "disk":
-        raise NemesisUnavailable("the disk nemesis (coord only) is not built yet")
     try:
         return _FACTORIES[name]()
     except KeyError:

@@ -298,6 +298,9 @@ def _timeline_png(ops, clock, intervals, highlighted, model, path: Path, title: 
     return path
 
 
+MAX_CLOSE_UP_BARS = 300
+
+
 def _counterexample_png(ops, clock, check: LinearizabilityResult, path: Path) -> Path:
     """A close-up of the failing window: only the processes involved, every bar labeled."""
     import matplotlib.pyplot as plt
@@ -311,9 +314,17 @@ def _counterexample_png(ops, clock, check: LinearizabilityResult, path: Path) ->
     end = clock.at(example.window_end_index)
     margin = max((end - start) * 0.15, 1e-3 if clock.has_times else 1)
     left, right = start - margin, end + margin
+    shown_processes = {o.process for o in ops if o.id in shown_ids}
     involved = [op for op in ops if op.id in shown_ids or (
-        op.process in {o.process for o in ops if o.id in shown_ids}
+        op.process in shown_processes and (example.key is None or op.key == example.key)
         and clock.at(op.call_index) < right and clock.at(op.completion_index) > left)]
+    if len(involved) > MAX_CLOSE_UP_BARS:
+        # A long window (an op left open since early on) would draw thousands of unreadable bars:
+        # keep the counterexample's own ops and those nearest the failing one.
+        end_index = example.window_end_index
+        others = sorted((op for op in involved if op.id not in shown_ids),
+                        key=lambda op: abs(op.call_index - end_index))[:MAX_CLOSE_UP_BARS]
+        involved = sorted([op for op in involved if op.id in shown_ids] + others, key=lambda op: op.call_index)
     lanes = _lanes(involved)
     height = 1.8 + 0.55 * len(lanes)
     figure, axes = plt.subplots(figsize=(14, height), dpi=110)

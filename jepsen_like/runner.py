@@ -66,6 +66,7 @@ class RunConfig:
     network: str = "auto"  # auto | netns | loopback
     progress: bool = True
     check_time_s: float = 60.0
+    planted_bug: str | None = None  # coord only, test only: coord.plantedBug (coord/planted_bugs.py)
 
     def default_out(self) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -176,8 +177,10 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
             else:
                 network_note = (f"127.0.0.1 without namespaces ({reason or 'asked for'}); network nemeses refused; "
                                 f"the TCP fault proxy fallback is not built yet")
+        coord_settings, coord_env = _coord_settings(config)
         try:
-            ensemble = Ensemble(config.system, config.nodes, run_dir, network=network)
+            ensemble = Ensemble(config.system, config.nodes, run_dir, network=network,
+                                coord_settings=coord_settings, coord_env=coord_env)
         except EnsembleUnavailable as problem:
             raise RunImpossible(str(problem)) from None
         if nemesis is not None:
@@ -196,6 +199,8 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
             "time_s": config.time_s, "concurrency": config.concurrency, "seed": seed, "network": network_note,
             "ensemble": ensemble.describe(), **workload.metadata,
         }
+        if config.planted_bug is not None:
+            metadata["planted_bug"] = config.planted_bug
         writer = HistoryWriter(run_dir / "history.jsonl", metadata)
         admin = Worker(-1, hosts, writer, config.concurrency, random.Random(seed))
         admin.connect()
@@ -284,6 +289,7 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
             "faults_injected": result.faults, "nemesis_errors": schedule.errors if schedule is not None else [],
             "recovered": healthy_again, "checks": [_check_record(check) for check in checks],
             "command": _command_line(config, seed),
+            "member_reactions": _member_reactions(history),
         }
         (run_dir / "results.json").write_text(json.dumps(record, indent=2, default=repr) + "\n")
         (run_dir / "verdicts.txt").write_text(_verdicts_text(record, checks))
@@ -311,6 +317,27 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
             signal.signal(signal.SIGTERM, previous_handler)
 
 
+def _coord_settings(config: RunConfig) -> tuple[dict[str, object], dict[str, str]]:
+    """Extra zoo.cfg keys and environment for coord members; refuses what ZooKeeper cannot do."""
+    settings: dict[str, object] = {}
+    env: dict[str, str] = {}
+    if config.reads == "linearizable" and config.workload == "register":
+        if config.system != "coord":
+            raise RunImpossible("--reads linearizable needs coord (coord.linearizableReads=true); ZooKeeper has "
+                                "no linearizable plain read: use --reads sync (sync, then read) instead")
+        settings["coord.linearizableReads"] = "true"
+    if config.planted_bug is not None:
+        from coord.planted_bugs import ALLOW_ENV, ALLOW_VALUE, PLANTED_BUGS
+
+        if config.system != "coord":
+            raise RunImpossible("planted bugs are switches in coord; ZooKeeper has none")
+        if config.planted_bug not in PLANTED_BUGS:
+            raise RunImpossible(f"unknown planted bug {config.planted_bug!r}; known: {', '.join(PLANTED_BUGS)}")
+        settings["coord.plantedBug"] = config.planted_bug
+        env[ALLOW_ENV] = ALLOW_VALUE
+    return settings, env
+
+
 def _restore(ensemble: Ensemble) -> None:
     """Undo every fault, whatever state the nemesis left: rules flushed, members continued/started."""
     if ensemble.network is not None:
@@ -322,23 +349,42 @@ def _restore(ensemble: Ensemble) -> None:
             ensemble.start(name)
 
 
+def _member_reactions(history) -> list[str]:
+    """What each member did about a damaged log (the disk nemesis adds it to the heal event)."""
+    reactions = []
+    for event in history.nemesis_events():
+        value = event.value
+        if event.get("fault") == "end" and isinstance(value, dict):
+            value = value.get("injected", value)  # under mixed, the chosen nemesis's description
+            if isinstance(value, dict) and "member_did" in value:
+                reactions.append(f"{value['member']} {value['kind']} ({value['damage']}): {value['member_did']}")
+    return reactions
+
+
 def _command_line(config: RunConfig, seed: int) -> str:
     parts = ["python -m jepsen_like run", f"--system {config.system}", f"--nodes {config.nodes}",
              f"--workload {config.workload}", f"--nemesis {getattr(config.nemesis, 'name', config.nemesis)}", f"--time {config.time_s:g}",
              f"--concurrency {config.concurrency}", f"--seed {seed}"]
     if config.workload == "register":
         parts.append(f"--reads {config.reads}")
+    if config.planted_bug is not None:
+        parts.append(f"--planted-bug {config.planted_bug}")
     return " ".join(parts)
 
 
 def _verdicts_text(record: dict[str, Any], checks: list) -> str:
-    lines = [record["verdict"], f"{record['command']}", f"ensemble: {record['ensemble']}",
+    lines = [record["verdict"], f"{record['command']}"]
+    if record.get("planted_bug"):
+        lines.append(f"PLANTED BUG: {record['planted_bug']} (coord ran with a guarantee switched off on purpose)")
+    lines += [f"ensemble: {record['ensemble']}",
              f"network: {record['network']}",
              f"operations: {record['counts']}; faults injected: {record['faults_injected']}"]
     if record["client_errors"]:
         lines.append(f"client errors: {record['client_errors']}")
     if record["nemesis_errors"]:
         lines.append(f"nemesis errors: {record['nemesis_errors']}")
+    for reaction in record.get("member_reactions", []):
+        lines.append(f"disk fault: {reaction}")
     if record.get("reads") == "local":
         lines.append("reads: local (plain getData on whichever member the client is connected to). ZooKeeper "
                      "promises these sequential consistency, not linearizability: stale reads are expected, and "

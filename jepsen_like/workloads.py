@@ -26,6 +26,7 @@ import itertools
 import logging
 import queue
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ from kazoo.exceptions import BadVersionError, LockTimeout, NodeExistsError, NoNo
 from kazoo.protocol.states import EventType
 from kazoo.recipe.lock import Lock
 
+from coord.protocol.client_conn import ClientConnection, Connected, ReplyReceived
+from coord.protocol.codes import CreateMode, Err, OpCode
+from coord.protocol.records import CreateRequest
+from coord.tree.acl import OPEN_ACL_UNSAFE
 from jepsen_like.checker.ephemerals import check_ephemerals
 from jepsen_like.checker.ids import check_sequential_ids
 from jepsen_like.checker.linearizability import Budget, check_linearizability
@@ -208,15 +213,16 @@ class Workload:
 
 class RegisterWorkload(Workload):
     """read / write / cas on a few integer registers (znodes). A cas reads value and version, and
-    writes with that version: ``BadVersion`` means someone wrote in between, a definite fail."""
+    writes with that version: ``BadVersion`` means someone wrote in between, a definite fail. Some
+    workers only read (``is_reader``)."""
 
     name = "register"
 
     def __init__(self, rng, concurrency, options=None):
         super().__init__(rng, concurrency, options)
         self.reads = self.options.get("reads", "sync")
-        if self.reads not in ("sync", "local"):
-            raise ValueError(f"--reads must be sync or local, not {self.reads!r}")
+        if self.reads not in ("sync", "local", "linearizable"):
+            raise ValueError(f"--reads must be sync, local or linearizable, not {self.reads!r}")
         self.keys = [f"k{i}" for i in range(max(1, concurrency // 2))]
         self.metadata = {"model": "register", "model_options": {"initial": 0}, "reads": self.reads}
 
@@ -228,13 +234,24 @@ class RegisterWorkload(Workload):
         for key in self.keys:
             client.create(self.path(key), b"0")
 
+    @staticmethod
+    def is_reader(worker: Worker) -> bool:
+        """Every other round of workers across the members only reads. A connection answers in
+        request order, so a read waits behind that connection's earlier write: a writer stuck at a
+        member cut off from the quorum reads nothing more, while a reader there keeps reading, which
+        is how a member that serves stale state (a deposed leader) shows."""
+        return (worker.index // len(worker.hosts)) % 2 == 1
+
     def run_worker(self, worker, stop):
+        reader = self.is_reader(worker)
         while not stop.is_set():
             key = worker.rng.choice(self.keys)
             path = self.path(key)
-            roll = worker.rng.random()
+            roll = 0.0 if reader else worker.rng.random()
             if roll < 0.5:
                 def read() -> Any:
+                    # linearizable: a plain read, which the server (coord.linearizableReads) puts
+                    # behind a quorum-confirmed read index itself.
                     if self.reads == "sync":
                         worker.wait(worker.client.sync_async(path))
                     data, stat = worker.wait(worker.client.get_async(path))
@@ -362,7 +379,7 @@ class LockWorkload(Workload):
                 raise Fail("LockTimeout") from None
             return None
         acquired, _ = worker.call("acquire", None, acquire)
-        if acquired == "unknown":
+        if acquired == "unknown" or (acquired == "fail" and self._contender_left(worker, lock)):
             worker.reconnect()
         if acquired != "ok":
             return acquired
@@ -371,6 +388,22 @@ class LockWorkload(Workload):
         if released == "unknown":
             worker.reconnect()
         return acquired
+
+    @staticmethod
+    def _contender_left(worker: Worker, lock: Lock) -> bool:
+        """After a timed-out acquire kazoo deletes its contender node only on a best-effort basis
+        (a connection loss leaves it). Left behind in a live session it queues ahead of every later
+        contender, so the lock is never granted again (seen in a 5-minute coord run). Close the
+        session if the node may still be there."""
+        try:
+            # By name prefix (unique per Lock object), as kazoo finds its own node: a create whose
+            # reply was lost leaves a node that lock.node never learned of.
+            children = worker.wait(worker.client.get_children_async(lock.path))
+        except NoNodeError:
+            return False
+        except Exception:  # noqa: BLE001 - cannot tell: assume it is there
+            return True
+        return any(child.startswith(lock.prefix) for child in children)
 
     def run_worker(self, worker, stop):
         while not stop.is_set():
@@ -387,12 +420,111 @@ class LockWorkload(Workload):
         return [check_lock(operations(events)), check_progress(events, ["acquire"])]
 
 
+class AbandonedSession:
+    """A client that crashes: one raw connection (coord's sans-I/O codec over a plain socket, since
+    kazoo always says goodbye) opens a session with a short timeout, creates an ephemeral, and drops
+    the socket without closeSession. ``expired()`` reconnects with the session's id and password
+    and reports whether the server says it expired (a ConnectResponse with timeout 0); if it is
+    still alive, that reconnect renewed it, and the socket is dropped again."""
+
+    def __init__(self, host: str, timeout_ms: int, io_timeout_s: float = 5.0):
+        address, _, port = host.rpartition(":")
+        self.address = (address, int(port))
+        self.timeout_ms = timeout_ms
+        self.io_timeout_s = io_timeout_s
+        self.session_id = 0
+        self.passwd = b"\0" * 16
+        self.negotiated_ms = timeout_ms
+        self.last_zxid = 0
+
+    def _exchange(self, conn: ClientConnection, sock: socket.socket, data: bytes, want: type) -> Any:
+        sock.sendall(data)
+        deadline = time.monotonic() + self.io_timeout_s
+        while time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            for event in conn.receive_data(chunk):
+                if isinstance(event, want):
+                    return event
+        raise TimeoutError("no answer")
+
+    def _connect(self, session_id: int, passwd: bytes) -> tuple[ClientConnection, socket.socket, Any]:
+        sock = socket.create_connection(self.address, timeout=self.io_timeout_s)
+        conn = ClientConnection()
+        try:
+            connected = self._exchange(conn, sock, conn.connect(self.last_zxid, self.timeout_ms, session_id, passwd),
+                                       Connected)
+        except BaseException:
+            sock.close()
+            raise
+        return conn, sock, connected.response
+
+    def open(self) -> str:
+        """Open the session (raises OSError if the member cannot be reached); returns its id."""
+        conn, sock, response = self._connect(0, b"\0" * 16)
+        sock.close()  # nothing was written in it yet; the session lives on until its timeout
+        if response.timeout_ms <= 0:
+            raise ConnectionError("the server refused the new session")
+        self.session_id, self.passwd, self.negotiated_ms = response.session_id, response.passwd, response.timeout_ms
+        return f"{self.session_id:#x}"
+
+    def create_and_crash(self, path: str) -> None:
+        """Create an ephemeral in the session, then drop the socket (no closeSession)."""
+        conn, sock, response = self._connect(self.session_id, self.passwd)
+        try:
+            if response.timeout_ms <= 0:
+                raise Fail("session expired before the create")
+            _, data = conn.send(OpCode.CREATE, CreateRequest(path, b"", list(OPEN_ACL_UNSAFE), CreateMode.EPHEMERAL))
+            reply = self._exchange(conn, sock, data, ReplyReceived)
+            self.last_zxid = max(self.last_zxid, reply.zxid)
+            if reply.err == Err.NODE_EXISTS:
+                raise Fail("NodeExists")
+            if reply.err != 0:
+                raise RuntimeError(f"create answered error {reply.err}")
+        finally:
+            sock.close()
+
+    def expired(self) -> bool:
+        conn, sock, response = self._connect(self.session_id, self.passwd)
+        sock.close()
+        return response.timeout_ms <= 0
+
+
 class EphemeralWorkload(Workload):
     """Workers create ephemerals, read everyone's (sync + getChildren), and now and then close their
-    session (recorded ok only if the server acknowledged it) and open a new one."""
+    session (recorded ok only if the server acknowledged it) and open a new one. The last worker
+    (with two or more) instead plays crashing clients, one after another: an
+    :class:`AbandonedSession` creates an ephemeral and vanishes, and ``expire`` waits until the
+    server says the session expired (recorded ok then; from that moment no read may show its node)."""
 
     name = "ephemeral"
     metadata = {"checker": "ephemerals"}
+    abandoned_timeout_ms = 2000
+
+    def _crash_cycle(self, worker: Worker, stop: threading.Event, number: int) -> None:
+        abandoned = AbandonedSession(worker.hosts[number % len(worker.hosts)], self.abandoned_timeout_ms)
+        try:
+            session = abandoned.open()
+        except (OSError, ConnectionError):
+            stop.wait(0.5)  # that member is down: nothing was invoked, try another later
+            return
+        node = f"crash{worker.index}-{number}"
+        worker.call("create", node, lambda: abandoned.create_and_crash(f"{ROOT}/ephemeral/{node}") or node,
+                    fields={"session": session})
+
+        def expire() -> Any:
+            # Long enough for the leader to expire it (timeout plus a tick or two), probing at most
+            # four times: each probe of a live session renews it (a new leader also renews all).
+            for _ in range(4):
+                time.sleep(abandoned.negotiated_ms / 1000.0 * 2 + 0.5)
+                try:
+                    if abandoned.expired():
+                        return session
+                except (OSError, ConnectionError):
+                    continue  # that member is down now; try again after the next wait
+            raise RuntimeError("session not seen to expire")
+        worker.call("expire", session, expire)
 
     def _read(self, worker: Worker) -> Any:
         path = f"{ROOT}/ephemeral"
@@ -406,6 +538,10 @@ class EphemeralWorkload(Workload):
 
     def run_worker(self, worker, stop):
         counter = itertools.count()
+        if worker.index == self.concurrency - 1 and self.concurrency > 1:
+            while not stop.is_set():
+                self._crash_cycle(worker, stop, next(counter))
+            return
         session = worker.session
         while not stop.is_set():
             self._note_lost(worker, session)

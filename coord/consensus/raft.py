@@ -492,6 +492,11 @@ class RaftNode:
                 return   # stale
         elif m.index != pr.next - 1:
             return       # stale probe answer
+        if m.reject_hint < pr.match:
+            # The peer's log ends below what it acknowledged: its disk lost acknowledged entries
+            # (a lying fsync, a damaged tail). Back up to what it has, or we would probe past the
+            # gap forever; lowering match never uncommits anything.
+            pr.match = m.reject_hint
         hint = self.log.conflict_hint(m.reject_hint, m.log_term)
         pr.become_probe()
         pr.next = max(pr.match + 1, min(m.index, hint + 1))

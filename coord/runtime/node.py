@@ -34,6 +34,7 @@ from zope.interface import implementer
 
 from coord import peer_wire
 from coord.consensus.messages import NOOP, HardState, MsgType, SnapshotMeta
+from coord import planted_bugs
 from coord.consensus.raft import RaftConfig
 from coord.runtime import tls
 from coord.runtime.peers import PeerLinks
@@ -275,7 +276,8 @@ class CoordNode:
         self._startup_last_index = self.data_dir.last_zxid
         tree = recovered.tree
         election_ticks = max(2, cfg.election_timeout_ms // cfg.heartbeat_ms)
-        raft_config = RaftConfig(election_ticks=election_ticks, heartbeat_ticks=1)
+        raft_config = RaftConfig(election_ticks=election_ticks, heartbeat_ticks=1,
+                                 **planted_bugs.raft_settings(cfg.planted_bugs))
         self.core = ServerCore(cfg, WallAndMonotonicClock(), os.urandom, tree=tree,
                                server_id=member_id, incarnation=self.data_dir.epoch,
                                voters=voters, learners=learners, raft_config=raft_config,

@@ -66,6 +66,10 @@ def run(config):
     log = Logger(namespace="coord")
     for warning in config.warnings:
         log.warn("{warning}", warning=warning)
+    for bug in config.planted_bugs:
+        log.error("PLANTED BUG {bug} IS ON: this server breaks its guarantees on purpose (a test-only "
+                  "switch, coord.plantedBug; see coord/planted_bugs.py). Never run it in production.",
+                  bug=bug)
     node = CoordNode(config, reactor)
     try:
         node.start()

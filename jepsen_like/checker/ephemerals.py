@@ -5,10 +5,13 @@ Operations (the ``ephemeral`` workload writes them):
 
 * ``create`` with the node name as value and a ``session`` field: an ephemeral create;
 * ``close`` with the session id as value: ``ok`` only when the server acknowledged closeSession;
+* ``expire`` with the session id as value: a crashed client's session (no closeSession sent);
+  ``ok`` when the server, asked to resume it, answered that it had expired;
 * ``session-lost`` with the session id as value: the client learned its session expired;
 * ``read`` whose ok result is the collection of node names seen (after a ``sync``).
 
-*Outlived*: a read invoked after a ``close`` of session S completed ok shows a node S created.
+*Outlived*: a read invoked after a ``close`` or ``expire`` of session S completed ok shows a node S
+created (the server said the session is gone, so its ephemerals must be too).
 *Lost*: a read invoked after S's ``create`` of a node completed ok, and completed before any
 ``close`` of S was invoked, does not show it; sessions that ever report ``session-lost`` are left
 out of this half (their nodes may rightly be gone at any time).
@@ -36,8 +39,9 @@ def check_ephemerals(operations: Iterable[Operation]) -> CheckResult:
     closed_at: dict[Any, int] = {}  # session -> return index of its acknowledged close
     close_invoked: dict[Any, int] = {}  # session -> first call index of a close
     lost_sessions = {op.value for op in ops if op.f == "session-lost"}
+    expired = {op.value for op in ops if op.f == "expire" and op.outcome == "ok"}
     for op in ops:
-        if op.f == "close":
+        if op.f in ("close", "expire"):
             close_invoked[op.value] = min(close_invoked.get(op.value, op.call_index), op.call_index)
             if op.outcome == "ok":
                 closed_at[op.value] = min(closed_at.get(op.value, op.return_index), op.return_index)
@@ -55,8 +59,9 @@ def check_ephemerals(operations: Iterable[Operation]) -> CheckResult:
             session = owner.get(node)
             if session in closed_at and closed_at[session] < read.call_index:
                 outlived += 1
+                how = "seen to expire" if session in expired else "closed"
                 problems.append(f"outlived: read op {read.id} (events {read.call_index}..{read.return_index}) shows "
-                                f"{node!r}, though its session {session} was closed at event {closed_at[session]}")
+                                f"{node!r}, though its session {session} was {how} at event {closed_at[session]}")
         while next_create < len(pending) and pending[next_create].return_index < read.call_index:
             create = pending[next_create]
             next_create += 1
@@ -75,7 +80,8 @@ def check_ephemerals(operations: Iterable[Operation]) -> CheckResult:
                     problems.append(f"lost: {node!r} was created (op {create.id}, acknowledged at event "
                                     f"{create.return_index}) by live session {session}, but read op {read.id} "
                                     f"(events {read.call_index}..{read.return_index}) does not show it")
-    counts = {"creates": len(creates), "reads": len(reads), "sessions closed": len(closed_at),
+    counts = {"creates": len(creates), "reads": len(reads), "sessions closed": len(closed_at) - len(expired),
+              "sessions expired": len(expired),
               "sessions lost": len(lost_sessions), "outlived": outlived, "lost": lost}
     bad = outlived or lost
     summary = (f"{outlived} ephemerals outlived their session, {lost} acknowledged creates missing" if bad

@@ -349,3 +349,25 @@ def test_a_log_newer_than_the_stored_term_raises_the_term():
     node = RaftNode(1, [1, 2, 3], rng=random.Random(1), hard_state=HardState(term=2, vote=1),
                     entries=[Entry(1, 1), Entry(3, 2)])
     assert node.term == 3 and node.vote == NONE
+
+
+def test_a_follower_that_lost_acknowledged_entries_is_caught_up_again():
+    # A disk that lost the tail of the log after acknowledging it (a lying fsync, or the jepsen
+    # disk nemesis): the follower restarts with a shorter log than the leader's match for it.
+    # The leader must back up below that match instead of probing past the gap forever.
+    net = Net(3)
+    net.elect(1)
+    for i in range(3):
+        net.propose(1, b"%d" % i)
+        net.stabilize()
+    old = net.nodes[3]
+    entries = [old.log.entry(i) for i in range(1, old.log.last_index)]   # the last one lost
+    net.nodes[3] = RaftNode(3, net.voters, config=net.config, rng=random.Random(3),
+                            hard_state=HardState(old.term, old.vote, old.log.committed), entries=entries)
+    net.propose(1, b"after")
+    for _ in range(8):
+        net.tick(1)
+        net.stabilize()
+    follower = net.nodes[3].log
+    assert follower.last_index == net.nodes[1].log.last_index
+    assert follower.entry(follower.last_index).data == b"after"

@@ -263,3 +263,18 @@ def test_sweep_removes_leftovers_of_dead_runs_only(network):
     finally:
         subprocess.run(["ip", "netns", "delete", stale], capture_output=True, timeout=20)
     assert os.getpid() == int(network.tag[2:-1])
+
+
+def test_ephemeral_that_outlives_its_expired_session_is_caught():
+    # A crashed client's session: once the server said it expired, its node must be gone.
+    expired = EPHEMERAL_OK.replace(":f :close", ":f :expire")
+    assert check_ephemerals(ops_from_edn(expired)).verdict == "valid"
+    outlived = expired.replace('{:process 1 :type :ok :f :read :value []}',
+                               '{:process 1 :type :ok :f :read :value ["a"]}')
+    result = check_ephemerals(ops_from_edn(outlived))
+    assert result.verdict == "not valid" and result.counts["outlived"] == 1
+    assert "seen to expire at event 5" in result.problems[0] and result.counts["sessions expired"] == 1
+    # An expire whose outcome is unknown proves nothing about the node, and ends its "lost" check.
+    unknown = outlived.replace('{:process 0 :type :ok :f :expire :value "s1"}',
+                               '{:process 0 :type :info :f :expire :value "s1"}')
+    assert check_ephemerals(ops_from_edn(unknown)).verdict == "valid"

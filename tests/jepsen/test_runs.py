@@ -20,7 +20,7 @@ from jepsen_like.cluster import Ensemble
 from jepsen_like.history import read_jsonl
 from jepsen_like.nemesis import NEMESES, Nemesis
 from jepsen_like.netns import network_unavailable_reason
-from jepsen_like.runner import RunConfig, run
+from jepsen_like.runner import RunConfig, RunImpossible, run
 from jepsen_like.workloads import WORKLOADS
 from tests.conftest import require_zookeeper
 
@@ -235,3 +235,24 @@ def test_quick_suite_table(tmp_path):
     assert len(rows) == len(WORKLOADS) * len(NEMESES)
     assert {row[2] for row in rows} <= {"valid", "skipped"}
     assert any(row[1] == "kill" and row[2] == "valid" for row in rows)
+
+
+# -- --reads linearizable -------------------------------------------------------------------------
+
+
+def test_linearizable_reads_on_a_coord_ensemble(tmp_path):
+    """Plain reads, made linearizable by the server (coord.linearizableReads=true), while the
+    leader is cut off: valid, and every member was configured so."""
+    require_netns()
+    result = run(quick(tmp_path, nodes=3, workload="register", reads="linearizable", nemesis="partition-leader",
+                       time_s=5.0, concurrency=6, quiet_s=1.0, fault_s=2.5))
+    record = assert_run_dir(result)
+    assert result.verdict == "valid", (result.run_dir / "verdicts.txt").read_text()
+    assert record["reads"] == "linearizable" and "--reads linearizable" in record["command"]
+    for name in ("n1", "n2", "n3"):
+        assert "coord.linearizableReads=true" in (result.run_dir / "nodes" / name / "zoo.cfg").read_text()
+
+
+def test_linearizable_reads_are_refused_for_zookeeper(tmp_path):
+    with pytest.raises(RunImpossible, match="ZooKeeper has no linearizable plain read: use --reads sync"):
+        run(quick(tmp_path, system="zookeeper", nodes=3, workload="register", reads="linearizable"))

@@ -182,6 +182,17 @@ def test_a_client_that_never_reads_cannot_grow_the_servers_memory(tmp_path, serv
     assert done > 10   # the other client was served all along
 
 
+def test_without_the_output_window_the_same_client_grows_the_servers_memory(tmp_path, servers,
+                                                                             monkeypatch):
+    """The protection switched off (a planted bug): the bound above is not met by accident."""
+    monkeypatch.setenv("COORD_ALLOW_PLANTED_BUGS", "yes")
+    server = start("coord", tmp_path / "coord", {"coord.plantedBug": "unbounded-client-output",
+                                                 "coord.maxClientOutputBytes": 0})
+    servers.append(server)
+    growth, _ = flood_without_reading(server)
+    assert growth > 128 * 1024 * 1024, "RSS grew by only %d MB" % (growth >> 20)
+
+
 def connection_is_refused(server):
     """Whether the server closes a new connection before answering its handshake."""
     try:
