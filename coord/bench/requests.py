@@ -31,7 +31,7 @@ from coord.protocol.jute import Reader
 __all__ = [
     "OPEN_ACL", "REPLY_HEADER", "FRAME_HEAD", "Template", "PlanSpec", "encode_tail", "frame",
     "template", "create_template", "delete_template", "created_path", "build_plan",
-    "CyclicPlan", "ChurnPlan", "SequencePlan", "interleave", "connect_frame", "close_session_tail",
+    "CyclicPlan", "ChurnPlan", "SequencePlan", "PopulatePlan", "interleave", "connect_frame", "close_session_tail",
 ]
 
 OPEN_ACL = [R.ACL(31, R.Id("world", "anyone"))]
@@ -208,10 +208,48 @@ class SequencePlan:
         return self._index >= len(self._templates)
 
 
+class PopulatePlan:
+    """Create ``count`` small persistent znodes, 1,000 to a parent (``<prefix>-<k>/<i>``), each
+    encoded when its turn comes (a million pre-encoded requests would be the generator's memory,
+    not the server's). A parent is created before its children: the connection keeps order."""
+
+    __slots__ = ("_prefix", "_data", "_count", "_index", "_next_is_parent")
+
+    FANOUT = 1000
+
+    def __init__(self, prefix: str, data: bytes, count: int):
+        self._prefix = prefix
+        self._data = data
+        self._count = count
+        self._index = 0
+        self._next_is_parent = count > 0
+
+    def next_template(self):
+        if self._index >= self._count:
+            return None
+        bucket, i = divmod(self._index, self.FANOUT)
+        if self._next_is_parent:
+            self._next_is_parent = False
+            return create_template(f"{self._prefix}-{bucket}", b"", CreateMode.PERSISTENT, "parent")
+        self._index += 1
+        self._next_is_parent = self._index % self.FANOUT == 0
+        return create_template(f"{self._prefix}-{bucket}/{i}", self._data, CreateMode.PERSISTENT)
+
+    def on_reply(self, template_, err, frame_bytes) -> None:
+        pass
+
+    def stop(self) -> None:
+        self._index = self._count
+
+    @property
+    def idle(self) -> bool:
+        return self._index >= self._count
+
+
 class PlanSpec(NamedTuple):
     """What a connection does, as plain data (crosses the process boundary).
 
-    kind: get | set | mixed | multi | churn | sequence. ``root`` is the run's znode; ``tag`` is
+    kind: get | set | mixed | multi | churn | sequence | populate. ``root`` is the run's znode; ``tag`` is
     unique per connection (worker and connection index)."""
 
     kind: str
@@ -264,4 +302,6 @@ def build_plan(spec: PlanSpec):
         templates += [template("get", OpCode.GET_DATA, R.GetDataRequest(p, False)) for p in paths]
         templates += [delete_template(p) for p in paths]
         return SequencePlan(templates)
+    if spec.kind == "populate":
+        return PopulatePlan(f"{spec.root}/p-{spec.tag}", data, spec.count)
     raise ValueError(f"unknown plan kind {spec.kind!r}")

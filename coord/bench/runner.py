@@ -12,6 +12,7 @@ same server. Every wait is bounded; a worker's error stops the run with that err
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -86,8 +87,15 @@ def parse_targets(text: str) -> list:
 def _call(conn, tail, ok=(0,), timeout_s=30.0):
     err, frame = call_blocking(conn, tail, time.monotonic() + timeout_s)
     if err not in ok:
-        raise BenchError(f"control request failed with error {err} ({Err(err).name if err in Err._value2member_map_ else err})")
+        raise BenchError(f"control request failed with error {error_name(err)}")
     return err, frame
+
+
+def error_name(err: int) -> str:
+    try:
+        return f"{Err(err).name} ({err})"
+    except ValueError:
+        return str(err)
 
 
 def _ensure(conn, path, data=b""):
@@ -147,22 +155,31 @@ def run_workload(targets: list, workload_name: str, options: BenchOptions,
     workload = WORKLOADS[workload_name]
     root = f"{BENCH_ROOT}/{workload_name}-{os.getpid()}-{next(_run_counter)}"
     size = workload.size if workload.size is not None else options.size
-    control = open_session(*targets[0], options.session_timeout_ms)
-    control.sock.setblocking(True)
-    try:
+    with _control_session(targets, options) as control:
         _ensure(control, BENCH_ROOT)
         _ensure(control, root)
         if needs_shared_node(workload):
             _ensure(control, f"{root}/node", payload(size))
-        return _run(targets, workload, options, server_pids, control, root)
+    try:
+        return _run(targets, workload, options, server_pids, root)
     finally:
-        try:
-            delete_tree(control, root)
-        finally:
-            control.sock.close()
+        if not workload.keep:
+            # A fresh session: the run may have outlasted an idle one's timeout.
+            with _control_session(targets, options) as control:
+                delete_tree(control, root)
 
 
-def _run(targets, workload, options, server_pids, control, root):
+@contextlib.contextmanager
+def _control_session(targets, options):
+    control = open_session(*targets[0], options.session_timeout_ms)
+    control.sock.setblocking(True)
+    try:
+        yield control
+    finally:
+        control.sock.close()
+
+
+def _run(targets, workload, options, server_pids, root):
     n_conns = options.watchers if workload.loop == "fanout" else options.connections
     n_workers = min(options.workers, n_conns)
     per_conn_count = max(1, options.count // n_conns)
@@ -198,8 +215,9 @@ def _run(targets, workload, options, server_pids, control, root):
             processes.append(p)
             pipes.append(ours)
         if workload.loop == "fanout":
-            return _finish_fanout(workload, options, pipes, processes, control, root, server_pids,
-                                  n_conns, parent_cpu_start, targets)
+            with _control_session(targets, options) as control:
+                return _finish_fanout(workload, options, pipes, processes, control, root,
+                                      server_pids, n_conns, parent_cpu_start, targets)
         for pipe, p in zip(pipes, processes):
             _recv(pipe, p, options.setup_timeout_s + 30, "connecting")
         start_ns = time.monotonic_ns() + 100_000_000
@@ -233,7 +251,7 @@ def _run(targets, workload, options, server_pids, control, root):
     result.update(_figures(total, window_s, server_cpu))
     result["labels"] = {label: _figures(s, window_s if mode != "finite" else _span_s(s), None)
                         for label, s in labels.items() if label != "all"}
-    result["generator"] = _generator_figures(results, parent_cpu_start)
+    result["generator"] = _generator_figures(results, parent_cpu_start, total.count)
     result["server"] = {"pids": list(server_pids or []), "cpu_s": server_cpu,
                         "cpu_s_per_1k_ops": cpu_per_1k_ops(server_cpu, total.count)}
     result["unanswered_at_end"] = sum(r["unanswered_at_end"] for r in results)
@@ -279,7 +297,7 @@ def _finish_fanout(workload, options, pipes, processes, control, root, server_pi
     result.update(_figures(rounds, window_s, server_cpu))
     result["labels"] = {"all-notified": _figures(rounds, window_s, None),
                         "notification": _figures(notify, window_s, None)}
-    result["generator"] = _generator_figures(results, parent_cpu_start)
+    result["generator"] = _generator_figures(results, parent_cpu_start, notify.count)
     result["server"] = {"pids": list(server_pids or []), "cpu_s": server_cpu,
                         "cpu_s_per_1k_ops": cpu_per_1k_ops(server_cpu, notify.count)}
     result["unanswered_at_end"] = 0
@@ -314,14 +332,19 @@ def _figures(stats: LabelStats, window_s: float, server_cpu) -> dict:
     return figures
 
 
-def _generator_figures(results, parent_cpu_start) -> dict:
+def _generator_figures(results, parent_cpu_start, ops: int) -> dict:
     busy = [r["cpu_s"] / r["wall_s"] if r["wall_s"] > 0 else 0.0 for r in results]
     workers_cpu = sum(r["cpu_s"] for r in results)
     parent_cpu = _parent_cpu_s() - parent_cpu_start
+    # CPU per op holds even when a noisy neighbour starves us: W workers on W idle cores could
+    # drive about W / (cpu per op) ops/s.
+    us_per_op = workers_cpu / ops * 1e6 if ops and workers_cpu > 0 else None
     return {
         "workers_cpu_s": workers_cpu, "parent_cpu_s": parent_cpu,
         "cpu_s": workers_cpu + parent_cpu,
         "worker_busy_share": busy, "saturated": generator_saturated(busy),
+        "worker_cpu_us_per_op": us_per_op,
+        "ceiling_estimate_ops_s": len(results) * 1e6 / us_per_op if us_per_op else None,
     }
 
 
@@ -339,3 +362,55 @@ def _stop_workers(processes, pipes) -> None:
             p.join(timeout=5)
     for pipe in pipes:
         pipe.close()
+
+
+class Responder:
+    """``processes`` calibration responders sharing one port on 127.0.0.1 (``with`` stops them)."""
+
+    def __init__(self, processes: int = 1, data_size: int = 100):
+        import socket
+        from .responder import responder_main
+
+        self.listeners = []
+        self.processes = []
+        ctx = multiprocessing.get_context("spawn")
+        port = 0
+        for _ in range(processes):
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            listener.bind(("127.0.0.1", port))
+            listener.listen(1024)
+            port = listener.getsockname()[1]
+            ours, theirs = ctx.Pipe()
+            p = ctx.Process(target=responder_main, args=(listener, data_size, theirs), daemon=True,
+                            name="coord-bench-responder")
+            p.start()
+            theirs.close()
+            if not ours.poll(30):
+                raise BenchError("the calibration responder did not start")
+            ours.recv()
+            ours.close()
+            self.listeners.append(listener)
+            self.processes.append(p)
+        self.port = port
+
+    @property
+    def pids(self) -> list:
+        return [p.pid for p in self.processes]
+
+    def stop(self) -> None:
+        for p in self.processes:
+            p.terminate()
+        for p in self.processes:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
+        for listener in self.listeners:
+            listener.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()

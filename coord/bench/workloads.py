@@ -24,6 +24,7 @@ class Workload(NamedTuple):
     description: str
     size: int | None = None  # fixed data size (None: --size)
     mode: int = 0  # create mode for churn
+    keep: bool = False  # leave the run's znodes in place (populate: memory is measured after)
 
 
 WORKLOADS = {w.name: w for w in (
@@ -44,6 +45,9 @@ WORKLOADS = {w.name: w for w in (
              "--watchers sessions (default 1000) watch one znode; setData; time until all notified"),
     Workload("session-churn", "session-churn", None,
              "connect, handshake, CloseSession, disconnect, repeat (sessions per second)"),
+    Workload("populate", "sequence", "populate",
+             "create --count small persistent znodes (1,000 per parent) and keep them", size=32,
+             keep=True),
     Workload("zk-latencies", "sequence", "sequence",
              "zk-latencies style: create, then set, get and delete --count znodes (default 10,000)"),
 )}
