@@ -3,6 +3,7 @@
     coord server [--config zoo.cfg] [--port N] [--data-dir DIR] ...   run a coord server
     coord ensemble [--size 3] [--dir coord-ensemble] [--port 2181]    a local ensemble
     coord import-zookeeper | export-zookeeper | data dump ...          docs/migration.md
+    coord bench [calibrate | compare] ...                             docs/benchmarks.md
 """
 
 import argparse
@@ -10,6 +11,7 @@ import sys
 
 from coord import __version__
 from coord.config import ConfigError, load
+from coord.bench import cli as bench_cli
 from coord.migration import cli as migration_cli
 
 
@@ -62,6 +64,7 @@ def main(argv=None):
                    help="peer port of member 1; member N uses peer-port + N - 1 (default 2888)")
     e.add_argument("--host", default="127.0.0.1", help="address every member binds (default 127.0.0.1)")
     migration_cli.add_parsers(sub)
+    bench_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "server":
         return run_server(args)
@@ -70,6 +73,8 @@ def main(argv=None):
         return run(args.dir, args.size, args.port, args.peer_port, args.host)
     if args.command in migration_cli.COMMANDS:
         return migration_cli.run(args)
+    if args.command in bench_cli.COMMANDS:
+        return bench_cli.run(args)
     return 2
 
 

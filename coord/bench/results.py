@@ -22,7 +22,7 @@ from hdrh.histogram import HdrHistogram
 __all__ = [
     "LOWEST_US", "HIGHEST_US", "SIGNIFICANT_DIGITS", "new_histogram", "histogram_from_counts",
     "LabelStats", "merge_label_stats", "summarize_histogram", "cpu_per_1k_ops",
-    "generator_saturated", "SATURATION_SHARE", "median_or_none", "ratio", "format_table",
+    "generator_saturated", "generator_starved", "SATURATION_SHARE", "STARVED_SHARE", "median_or_none", "ratio", "format_table",
 ]
 
 LOWEST_US = 1
@@ -30,6 +30,7 @@ HIGHEST_US = 3_600_000_000  # one hour: anything slower is a stuck run, not a la
 SIGNIFICANT_DIGITS = 3
 # A worker busy this share of its wall time is the bottleneck, not the server.
 SATURATION_SHARE = 0.90
+STARVED_SHARE = 0.25
 
 
 def new_histogram() -> HdrHistogram:
@@ -116,6 +117,13 @@ def cpu_per_1k_ops(cpu_s: float | None, ops: int) -> float | None:
 def generator_saturated(worker_busy_shares: list) -> bool:
     """True when any worker used about a whole core: the figures are the generator's ceiling."""
     return any(share >= SATURATION_SHARE for share in worker_busy_shares)
+
+
+def generator_starved(runqueue_wait_shares: list) -> bool:
+    """True when a worker spent more than a quarter of the window runnable but not running: other
+    processes (the servers, or another user of the machine) held the CPUs, so the generator may
+    have been late to send and to read, whatever its own busy share."""
+    return any(share > STARVED_SHARE for share in runqueue_wait_shares)
 
 
 def median_or_none(values):

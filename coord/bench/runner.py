@@ -27,7 +27,7 @@ from coord.protocol.jute import Reader
 from . import procfs
 from .requests import REPLY_HEADER, create_template, delete_template, encode_tail, payload, template
 from .results import (
-    LabelStats, cpu_per_1k_ops, generator_saturated, histogram_from_counts, merge_label_stats,
+    LabelStats, cpu_per_1k_ops, generator_saturated, generator_starved, histogram_from_counts, merge_label_stats,
     summarize_histogram,
 )
 from .worker import BenchError, call_blocking, open_session, worker_main
@@ -339,10 +339,12 @@ def _generator_figures(results, parent_cpu_start, ops: int) -> dict:
     # CPU per op holds even when a noisy neighbour starves us: W workers on W idle cores could
     # drive about W / (cpu per op) ops/s.
     us_per_op = workers_cpu / ops * 1e6 if ops and workers_cpu > 0 else None
+    waiting = [r["runqueue_wait_s"] / r["wall_s"] if r["wall_s"] > 0 else 0.0 for r in results]
     return {
         "workers_cpu_s": workers_cpu, "parent_cpu_s": parent_cpu,
         "cpu_s": workers_cpu + parent_cpu,
         "worker_busy_share": busy, "saturated": generator_saturated(busy),
+        "worker_runqueue_wait_share": waiting, "starved": generator_starved(waiting),
         "worker_cpu_us_per_op": us_per_op,
         "ceiling_estimate_ops_s": len(results) * 1e6 / us_per_op if us_per_op else None,
     }

@@ -54,6 +54,16 @@ def _cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def runqueue_wait_s() -> float:
+    """Seconds this process was runnable but waiting for a CPU (/proc/self/schedstat, field 2):
+    on a shared machine, a generator that is starved rather than busy shows here."""
+    try:
+        with open("/proc/self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 class BenchError(RuntimeError):
     """The load could not run as asked (refused connection, expired session, protocol error)."""
 
@@ -231,16 +241,17 @@ def _run_requests(job: dict, conns: list, start_ns: int) -> dict:
     if mode != "open":
         for c in conns:
             send_batch(c, [now] * depth)
+    wait_at_start = wait_at_end = 0.0
     if measure_start <= now:
-        cpu_at_start, wall_start = _cpu_s(), now
+        cpu_at_start, wall_start, wait_at_start = _cpu_s(), now, runqueue_wait_s()
     while True:
         now = monotonic_ns()
         if cpu_at_start is None and now >= measure_start:
-            cpu_at_start, wall_start = _cpu_s(), now
+            cpu_at_start, wall_start, wait_at_start = _cpu_s(), now, runqueue_wait_s()
         if not stopping and now >= deadline:
             if mode == "finite":
                 raise BenchError(f"the sequence did not finish within {job['max_s']} s")
-            cpu_at_end, wall_end = _cpu_s(), now
+            cpu_at_end, wall_end, wait_at_end = _cpu_s(), now, runqueue_wait_s()
             stopping = True
             for c in conns:
                 c.plan.stop()
@@ -323,15 +334,16 @@ def _run_requests(job: dict, conns: list, start_ns: int) -> dict:
             elif stopping and mode == "open":
                 send_batch(c, [now] * max(0, depth - len(inflight)))
     if cpu_at_end is None:
-        cpu_at_end, wall_end = _cpu_s(), monotonic_ns()
+        cpu_at_end, wall_end, wait_at_end = _cpu_s(), monotonic_ns(), runqueue_wait_s()
     if cpu_at_start is None:
-        cpu_at_start, wall_start = cpu_at_end, wall_end
+        cpu_at_start, wall_start, wait_at_start = cpu_at_end, wall_end, wait_at_end
     selector.close()
     left = sum(len(c.inflight) for c in conns)
     return {
         "labels": {label: s.to_wire() for label, s in stats.items()},
         "cpu_s": cpu_at_end - cpu_at_start,
         "wall_s": (wall_end - wall_start) / 1e9,
+        "runqueue_wait_s": wait_at_end - wait_at_start,
         "notifications": notifications,
         "unanswered_at_end": left,
     }
@@ -352,6 +364,7 @@ def _run_fanout(job: dict, conns: list, pipe) -> dict:
     selector.register(pipe, selectors.EVENT_READ, None)
     rounds = []
     cpu_start = _cpu_s()
+    wait_start = runqueue_wait_s()
     wall_start = time.monotonic_ns()
 
     def arm_all():
@@ -374,7 +387,8 @@ def _run_fanout(job: dict, conns: list, pipe) -> dict:
                 if message[0] == "stop":
                     selector.close()
                     return {"rounds": rounds, "errors": errors, "cpu_s": _cpu_s() - cpu_start,
-                            "wall_s": (time.monotonic_ns() - wall_start) / 1e9}
+                            "wall_s": (time.monotonic_ns() - wall_start) / 1e9,
+                            "runqueue_wait_s": runqueue_wait_s() - wait_start}
                 continue
             c = key.data
             data = c.sock.recv(RECV_BYTES)
@@ -435,10 +449,11 @@ def _run_session_churn(job: dict, start_ns: int) -> dict:
         start(i)
     cpu_at_start = None
     wall_start = None
+    wait_start = 0.0
     while True:
         now = time.monotonic_ns()
         if cpu_at_start is None and now >= measure_start:
-            cpu_at_start, wall_start = _cpu_s(), now
+            cpu_at_start, wall_start, wait_start = _cpu_s(), now, runqueue_wait_s()
         if now >= deadline:
             break
         for key, _ in selector.select(0.05):
@@ -487,6 +502,7 @@ def _run_session_churn(job: dict, start_ns: int) -> dict:
     return {"labels": {label: s.to_wire() for label, s in stats.items()},
             "cpu_s": cpu_at_end - (cpu_at_start or cpu_at_end),
             "wall_s": (time.monotonic_ns() - (wall_start or time.monotonic_ns())) / 1e9,
+            "runqueue_wait_s": runqueue_wait_s() - wait_start if wall_start else 0.0,
             "notifications": 0, "unanswered_at_end": 0}
 
 
