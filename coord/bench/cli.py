@@ -78,6 +78,9 @@ def add_parsers(sub) -> None:
                    help="where the servers' data dirs go, the disk under test "
                         "(default ./coord-bench-work, removed afterwards)")
     m.add_argument("--zk-jvm-flags", default=S, help="extra JVM flags for ZooKeeper (default -Xmx1g)")
+    m.add_argument("--settle", dest="settle_s", type=float, default=S,
+                   help="seconds to wait after populating / restarting before reading RSS "
+                        "(default 2)")
     m.add_argument("--no-plot", action="store_true", help="skip the matplotlib plot")
     m.add_argument("--no-calibrate", action="store_true", help="skip the calibration run")
     m.add_argument("--note", default=S, help="a line to put on top of the report")
@@ -155,7 +158,8 @@ def _compare(args) -> int:
     if hasattr(args, "memory_znodes"):
         options.memory_sizes = tuple(int(n) for n in args.memory_znodes.split(",")
                                      if n.strip() and int(n) > 0)
-    for attr, field_name in (("out", "out_dir"), ("work_dir", "work_dir"), ("note", "note")):
+    for attr, field_name in (("out", "out_dir"), ("work_dir", "work_dir"), ("note", "note"),
+                             ("settle_s", "settle_s")):
         if hasattr(args, attr):
             setattr(options, field_name, getattr(args, attr))
     if hasattr(args, "zk_jvm_flags"):

@@ -77,6 +77,7 @@ class CompareOptions:
     zk_jvm_flags: tuple = ("-Xmx1g",)
     calibrate: bool = True
     plot: bool = True
+    settle_s: float = SETTLE_S
     note: str | None = None
 
     def check(self) -> None:
@@ -279,13 +280,13 @@ def _memory(options, system: str, size: int, work_root: Path) -> dict:
                                 server_pids=s.pids)
         figures["populate_ops_s"] = populate["throughput_ops_s"]
         figures["populate_errors"] = populate["errors"]
-        time.sleep(SETTLE_S)
+        time.sleep(options.settle_s)
         figures["rss_serving"] = procfs.rss_bytes(s.pids[0])
         s.stop()
         t0 = time.monotonic()
         s.start(timeout_s=900)
         figures["restart_s"] = time.monotonic() - t0
-        time.sleep(SETTLE_S)
+        time.sleep(options.settle_s)
         figures["rss_after_restart"] = procfs.rss_bytes(s.pids[0])
         figures["data_dir_bytes"] = _dir_bytes(s.server.data_dir)
         figures["snapshot_bytes"] = _newest_snapshot_bytes(s.server.data_dir)

@@ -23,11 +23,11 @@ def result_table(result: dict, markdown: bool = False) -> str:
     rows = []
     labels = dict(result.get("labels", {}))
     items = list(labels.items())
-    if len(items) != 1:
+    if len(items) != 1 and result.get("headline", "all") == "all":
         items.append(("all", result))
     for label, f in items:
         cpu = f.get("server_cpu_s_per_1k_ops")
-        if len(items) == 1 or label == "all":
+        if len(items) == 1 or label == result.get("headline", "all"):
             cpu = result["server"]["cpu_s_per_1k_ops"]
         rows.append([label, f["ops"], f["throughput_ops_s"], f["p50_ms"], f["p99_ms"],
                      f["p999_ms"], f["max_ms"], f["errors"], cpu])

@@ -248,6 +248,7 @@ def _run(targets, workload, options, server_pids, root):
     server_cpu = (None if server_cpu_start is None or server_cpu_end is None
                   else server_cpu_end - server_cpu_start)
     result = _result_head(workload, targets, options, mode, n_workers, n_conns)
+    result["headline"] = headline
     result.update(_figures(total, window_s, server_cpu))
     result["labels"] = {label: _figures(s, window_s if mode != "finite" else _span_s(s), None)
                         for label, s in labels.items() if label != "all"}
@@ -294,6 +295,7 @@ def _finish_fanout(workload, options, pipes, processes, control, root, server_pi
                   else server_cpu_end - server_cpu_start)
     result = _result_head(workload, targets, options, "fanout", len(processes), n_conns)
     # The headline is a round: one setData, then every watcher notified.
+    result["headline"] = "all-notified"
     result.update(_figures(rounds, window_s, server_cpu))
     result["labels"] = {"all-notified": _figures(rounds, window_s, None),
                         "notification": _figures(notify, window_s, None)}

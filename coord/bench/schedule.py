@@ -27,7 +27,10 @@ class OpenLoopSchedule:
     def due(self, now_ns: int, limit: int | None = None) -> list:
         """Intended send times of every request due by ``now_ns`` and not yet taken (at most
         ``limit``, when the connections' in-flight caps leave no more room)."""
-        due_count = int((now_ns - self.start_ns) / self.interval_ns) + 1 - self.sent
+        elapsed_ns = now_ns - self.start_ns
+        if elapsed_ns < 0:
+            return []  # (int() of a small negative would round up to request 0)
+        due_count = int(elapsed_ns / self.interval_ns) + 1 - self.sent
         if due_count <= 0:
             return []
         if limit is not None:
