@@ -128,10 +128,15 @@ def run(args) -> int:
                   f"{options.connections}x{options.depth}, {options.workers} workers")
         print(result_table(result))
         print(generator_line(result))
+        if result.get("connections_lost"):
+            print(f"{result['connections_lost']} connection(s) closed by the server during the run; "
+                  "their requests in flight count as ConnectionLoss errors")
+        if result.get("cleanup_error"):
+            print("coord: bench: " + result["cleanup_error"], file=sys.stderr)
         if hasattr(args, "json_path"):
             with open(args.json_path, "w") as f:
                 json.dump(result, f, indent=1, default=str)
-        return 1 if result["errors"] else 0
+        return 1 if result["errors"] or result.get("connections_lost") else 0
     except (BenchError, ValueError, OSError) as e:
         print(f"coord: bench: {e}", file=sys.stderr)
         return 1

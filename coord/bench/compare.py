@@ -183,16 +183,15 @@ def run_compare(options: CompareOptions, stream=sys.stderr) -> dict:
         "settings": _settings_text(options),
         "calibration": None,
         "runs": [],
+        "failures": [],
         "memory": [],
     }
+    calibrations = len(options.topologies) * options.repeats if options.calibrate else 0
     steps = (len(options.topologies) * len(options.cases) * options.repeats * len(SYSTEMS)
-             + len(options.memory_sizes) * len(SYSTEMS) + (1 if options.calibrate else 0))
+             + len(options.memory_sizes) * len(SYSTEMS) + calibrations)
     progress = Progress(steps, stream)
+    doc["calibrations"] = []
     try:
-        if options.calibrate and options.cases:
-            progress.show("calibrating the generator")
-            doc["calibration"] = _calibrate(options, options.cases[0])
-            progress.step(f"calibration: {doc['calibration']['throughput_ops_s']:,.0f} ops/s")
         for topology in options.topologies:
             _run_topology(options, topology, work_root, doc, progress)
         for index, size in enumerate(options.memory_sizes):
@@ -207,7 +206,8 @@ def run_compare(options: CompareOptions, stream=sys.stderr) -> dict:
     doc["load_average_end"] = load_average()
     doc["elapsed_s"] = time.monotonic() - started
     doc["summary"] = summarize(doc["runs"])
-    doc["headroom"] = headroom(doc["calibration"], doc["runs"])
+    doc["calibration"] = _median_calibration(doc["calibrations"])
+    doc["headroom"] = headroom(doc["calibration"], doc["summary"])
     doc["runs_count"] = len(doc["runs"])
     doc["files"] = _write(doc, options)
     return doc
@@ -220,6 +220,14 @@ def _calibrate(options: CompareOptions, case) -> dict:
             _case_options(options.bench, case), server_pids=responder.pids)
 
 
+def _median_calibration(calibrations: list):
+    """The calibration run with the median throughput (None when there was none)."""
+    if not calibrations:
+        return None
+    ordered = sorted(calibrations, key=lambda r: r["throughput_ops_s"] or 0)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def _run_topology(options, topology, work_root: Path, doc: dict, progress: Progress) -> None:
     systems = {}
     try:
@@ -228,18 +236,38 @@ def _run_topology(options, topology, work_root: Path, doc: dict, progress: Progr
             systems[kind] = _Systems(kind, topology, work_root / f"{topology}-{kind}",
                                      options.zk_jvm_flags).start()
         for repeat in range(options.repeats):
+            if options.calibrate and options.cases:
+                # Once per round, between the servers' runs: a shared machine's load drifts, so
+                # the ceiling is sampled as often as the servers are (servers idle meanwhile).
+                progress.show("calibrating the generator")
+                calibration = _calibrate(options, options.cases[0])
+                doc["calibrations"].append(calibration)
+                progress.step(f"calibration: {calibration['throughput_ops_s']:,.0f} ops/s")
             for index, case in enumerate(options.cases):
                 order = SYSTEMS if (repeat + index) % 2 == 0 else SYSTEMS[::-1]
                 for kind in order:
                     label = f"{topology} {kind} {case_name(_case_dict(case))} (repeat {repeat + 1})"
                     progress.show(label)
                     s = systems[kind]
-                    result = run_workload(s.targets, case[0], _case_options(options.bench, case),
-                                          server_pids=s.pids)
-                    doc["runs"].append({"topology": topology, "system": kind,
-                                        "case": _case_dict(case), "repeat": repeat,
-                                        "result": result})
-                    progress.step(f"{label}: {result['throughput_ops_s'] or 0:,.0f} ops/s")
+                    run = {"topology": topology, "system": kind, "case": _case_dict(case),
+                           "repeat": repeat}
+                    try:
+                        run["result"] = run_workload(s.targets, case[0],
+                                                     _case_options(options.bench, case),
+                                                     server_pids=s.pids)
+                    except BenchError as e:
+                        # One failed run (a server that dropped its clients, say) is reported
+                        # with the servers' logs; the comparison goes on.
+                        run["result"] = None
+                        run["error"] = str(e)
+                        run["server_logs"] = [m.log_tail(4000) for m in s.members]
+                        doc["failures"].append(run)
+                        progress.step(f"{label}: FAILED ({str(e).splitlines()[0][:80]})")
+                        if not all(m.running for m in s.members):
+                            raise BenchError(f"{kind} ({topology}) is no longer running: {e}")
+                        continue
+                    doc["runs"].append(run)
+                    progress.step(f"{label}: {run['result']['throughput_ops_s'] or 0:,.0f} ops/s")
     finally:
         for s in systems.values():
             s.stop()

@@ -82,6 +82,7 @@ def summarize(runs: list) -> list:
             medians["errors"] = sum(r["errors"] for r in results)
             medians["saturated"] = any(r["generator"]["saturated"] for r in results)
             medians["starved"] = any(r["generator"].get("starved") for r in results)
+            medians["connections_lost"] = sum(r.get("connections_lost", 0) for r in results)
             medians["labels"] = _label_medians(results)
             row[system] = medians
         row["ratio"] = {m: ratio(row["coord"][m], row["zookeeper"][m]) for m in METRICS}
@@ -116,6 +117,11 @@ def summary_table(rows: list, markdown: bool = False) -> str:
             notes.append("generator saturated")
         if c.get("starved") or z.get("starved"):
             notes.append("generator starved")
+        for system, label in (("coord", "coord"), ("zookeeper", "ZK")):
+            if row[system].get("connections_lost"):
+                notes.append(f"{label} dropped {row[system]['connections_lost']} connections")
+            if row[system]["runs"] == 0:
+                notes.append(f"no {label} run")
         table.append([row["topology"], row["case"], c["throughput_ops_s"], z["throughput_ops_s"],
                       _x(r["throughput_ops_s"]), c["p50_ms"], z["p50_ms"], _x(r["p50_ms"]),
                       c["p99_ms"], z["p99_ms"], _x(r["p99_ms"]), c["server_cpu_s_per_1k_ops"],
@@ -155,10 +161,11 @@ def memory_table(memory: list, markdown: bool = False) -> str:
     return format_table(headers, rows, markdown)
 
 
-def headroom(calibration: dict | None, runs: list) -> dict:
-    """The calibration ceiling against the fastest server result of the run."""
-    fastest = max((r["result"]["throughput_ops_s"] or 0 for r in runs
-                   if r["case"]["workload"] not in ("watch-fanout",)), default=0) or None
+def headroom(calibration: dict | None, summary: list) -> dict:
+    """The calibration ceiling against the fastest median throughput the summary reports
+    (watch-fanout's rounds/s is not a request rate and is left out)."""
+    fastest = max((row[system]["throughput_ops_s"] or 0 for row in summary for system in SYSTEMS
+                   if not row["case"].startswith("watch-fanout")), default=0) or None
     ceiling = calibration["throughput_ops_s"] if calibration else None
     return {"calibration_ops_s": ceiling, "fastest_server_ops_s": fastest,
             "headroom": ratio(ceiling, fastest)}
@@ -183,7 +190,8 @@ def compare_markdown(doc: dict) -> str:
         f"- took {doc['elapsed_s']:.0f} s",
         "",
         "## Generator headroom", "",
-        f"- calibration (trivial responder, same settings as the fastest case): "
+        f"- calibration (trivial responder, settings of the first case, median of "
+        f"{len(doc.get('calibrations') or [])} rounds): "
         f"{_fmt(h['calibration_ops_s'])} ops/s; fastest server result: "
         f"{_fmt(h['fastest_server_ops_s'])} ops/s; headroom {_fmt(h['headroom'], 2)}x "
         "(>= 2x means the generator is not what limits the figures)",
@@ -212,6 +220,12 @@ def compare_markdown(doc: dict) -> str:
                   "(ZooKeeper preallocates its transaction log in 64 MiB steps); snapshot: the "
                   "newest snapshot file after the restart.", "",
                   memory_table(doc["memory"], markdown=True), ""]
+    if doc.get("failures"):
+        lines += ["## Failed runs", "", "Left out of the medians; the JSON file has the servers' "
+                  "log tails.", ""]
+        lines += [f"- {f['topology']} {f['system']} {case_name(f['case'])} (repeat "
+                  f"{f['repeat'] + 1}): {f['error'].splitlines()[0]}" for f in doc["failures"]]
+        lines.append("")
     lines += [f"Raw results: {doc['runs_count']} runs in the JSON file next to this one."]
     return "\n".join(lines) + "\n"
 

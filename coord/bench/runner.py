@@ -161,12 +161,24 @@ def run_workload(targets: list, workload_name: str, options: BenchOptions,
         if needs_shared_node(workload):
             _ensure(control, f"{root}/node", payload(size))
     try:
-        return _run(targets, workload, options, server_pids, root)
-    finally:
+        result = _run(targets, workload, options, server_pids, root)
+    except BaseException:
         if not workload.keep:
-            # A fresh session: the run may have outlasted an idle one's timeout.
-            with _control_session(targets, options) as control:
-                delete_tree(control, root)
+            with contextlib.suppress(BenchError, OSError):
+                _clean_up(targets, options, root)
+        raise
+    if not workload.keep:
+        try:
+            _clean_up(targets, options, root)
+        except (BenchError, OSError) as e:  # the figures stand; say what was left behind
+            result["cleanup_error"] = f"{root} was not deleted: {type(e).__name__}: {e}"
+    return result
+
+
+def _clean_up(targets, options, root) -> None:
+    # A fresh session: the run may have outlasted an idle one's timeout.
+    with _control_session(targets, options) as control:
+        delete_tree(control, root)
 
 
 @contextlib.contextmanager
@@ -256,6 +268,7 @@ def _run(targets, workload, options, server_pids, root):
     result["server"] = {"pids": list(server_pids or []), "cpu_s": server_cpu,
                         "cpu_s_per_1k_ops": cpu_per_1k_ops(server_cpu, total.count)}
     result["unanswered_at_end"] = sum(r["unanswered_at_end"] for r in results)
+    result["connections_lost"] = sum(r.get("connections_lost", 0) for r in results)
     return result
 
 
@@ -303,6 +316,7 @@ def _finish_fanout(workload, options, pipes, processes, control, root, server_pi
     result["server"] = {"pids": list(server_pids or []), "cpu_s": server_cpu,
                         "cpu_s_per_1k_ops": cpu_per_1k_ops(server_cpu, notify.count)}
     result["unanswered_at_end"] = 0
+    result["connections_lost"] = 0
     return result
 
 

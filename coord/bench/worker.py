@@ -200,6 +200,26 @@ def _run_requests(job: dict, conns: list, start_ns: int) -> dict:
     wall_start = wall_end = None
     stopping = False
 
+    lost = 0
+
+    def lose(c: _Conn) -> None:
+        """The server closed (or reset) ``c``: its requests in flight are errors (ConnectionLoss,
+        as a client would see them); the run goes on with the other connections."""
+        nonlocal lost, rr
+        lost += 1
+        now_ns = monotonic_ns()
+        for sent_ns, t, _xid in c.inflight:
+            if sent_ns >= measure_start and now_ns < deadline:
+                s = stats[t.label]
+                s.errors[Err.CONNECTION_LOSS] = s.errors.get(Err.CONNECTION_LOSS, 0) + 1
+        c.inflight.clear()
+        c.plan.stop()
+        c.closed = True
+        selector.unregister(c.sock)
+        c.sock.close()
+        conns.remove(c)
+        rr = 0
+
     def write(c: _Conn, data: bytes) -> None:
         if c.out:
             c.out += data
@@ -208,6 +228,9 @@ def _run_requests(job: dict, conns: list, start_ns: int) -> dict:
             n = c.sock.send(data)
         except BlockingIOError:
             n = 0
+        except OSError:
+            lose(c)
+            return
         if n < len(data):
             c.out += data[n:]
             if not c.writing:
@@ -283,13 +306,20 @@ def _run_requests(job: dict, conns: list, start_ns: int) -> dict:
             timeout = max(0.0, min(0.05, (schedule.next_due_ns() - monotonic_ns()) / 1e9))
         else:
             timeout = 0.05
+        if not conns:
+            break  # every connection was lost; the errors say so
         for key, events in selector.select(timeout):
             c = key.data
+            if c.closed:
+                continue
             if events & selectors.EVENT_WRITE:
                 try:
                     n = c.sock.send(c.out)
                 except BlockingIOError:
                     n = 0
+                except OSError:
+                    lose(c)
+                    continue
                 del c.out[:n]
                 if not c.out:
                     c.writing = False
@@ -300,8 +330,11 @@ def _run_requests(job: dict, conns: list, start_ns: int) -> dict:
                 data = c.sock.recv(RECV_BYTES)
             except BlockingIOError:
                 continue
+            except OSError:
+                data = b""
             if not data:
-                raise BenchError("the server closed a connection in the middle of the run")
+                lose(c)
+                continue
             frames = c.decoder.feed(data)
             now = monotonic_ns()
             counted = measure_start <= now < deadline
@@ -344,6 +377,7 @@ def _run_requests(job: dict, conns: list, start_ns: int) -> dict:
         "cpu_s": cpu_at_end - cpu_at_start,
         "wall_s": (wall_end - wall_start) / 1e9,
         "runqueue_wait_s": wait_at_end - wait_at_start,
+        "connections_lost": lost,
         "notifications": notifications,
         "unanswered_at_end": left,
     }

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,28 @@ def test_a_tiny_compare_runs_both_systems_and_writes_the_report(tmp_path):
     assert json_path.with_suffix(".png").exists()
     assert list(work.iterdir()) == []  # the servers' folders are removed
     assert "ops/s ratio" in done.stdout
+
+
+@pytest.mark.timeout(60)
+def test_a_server_that_dies_mid_run_shows_as_errors_not_a_crash(tmp_path):
+    server = CoordProcess(tmp_path / "doomed")
+    server.start()
+    out = tmp_path / "lost.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    try:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "coord", "bench", "--target", server.address, "--workload",
+             "set", "--connections", "2", "--depth", "4", "--duration", "4", "--warmup", "0.2",
+             "--json", str(out)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        time.sleep(2.5)
+        server.kill()
+        stdout, stderr = run.communicate(timeout=40)
+    finally:
+        server.stop()
+    assert run.returncode == 1, stdout + stderr
+    result = json.loads(out.read_text())
+    # (Whether requests in flight were inside the measured window, and so count as errors,
+    # depends on how fast the workers started: not asserted.)
+    assert result["connections_lost"] == 2 and "cleanup_error" in result
+    assert "ConnectionLoss" in stdout

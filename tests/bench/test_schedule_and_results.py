@@ -129,12 +129,16 @@ def test_summary_takes_medians_and_ratios_per_case():
     assert report.summary_table([row], markdown=True).startswith("| topology |")
 
 
-def test_headroom_is_calibration_over_the_fastest_server_result():
-    runs = [{"case": {"workload": "get"}, "result": {"throughput_ops_s": 250.0}},
-            {"case": {"workload": "set"}, "result": {"throughput_ops_s": 100.0}}]
-    h = report.headroom({"throughput_ops_s": 1000.0}, runs)
+def test_headroom_is_calibration_over_the_fastest_median_server_result():
+    def row(case, coord, zk):
+        return {"case": case, "coord": {"throughput_ops_s": coord},
+                "zookeeper": {"throughput_ops_s": zk}}
+
+    summary = [row("get 8x32", 250.0, 200.0), row("set 8x32", 100.0, 120.0),
+               row("watch-fanout 1000w", 5000.0, 9000.0)]
+    h = report.headroom({"throughput_ops_s": 1000.0}, summary)
     assert h == {"calibration_ops_s": 1000.0, "fastest_server_ops_s": 250.0, "headroom": 4.0}
-    assert report.headroom(None, runs)["headroom"] is None
+    assert report.headroom(None, summary)["headroom"] is None
 
 
 def test_format_table_aligns_and_marks_missing_values():
