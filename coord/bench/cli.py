@@ -113,7 +113,8 @@ def run(args) -> int:
                 return 2
             with Responder(args.responders, options.size) as responder:
                 result = run_workload([("127.0.0.1", responder.port)], workload, options,
-                                      server_pids=responder.pids)
+                                      server_pids=responder.pids,
+                                      on_start=_announce(workload, options))
             print(f"calibration ({workload}, {options.connections}x{options.depth}, "
                   f"{options.workers} workers, {args.responders} responder process(es))")
         else:
@@ -123,7 +124,8 @@ def run(args) -> int:
                 return 2
             targets = parse_targets(args.target)
             result = run_workload(targets, workload, options,
-                                  server_pids=getattr(args, "server_pid", None))
+                                  server_pids=getattr(args, "server_pid", None),
+                                  on_start=_announce(workload, options))
             print(f"{workload} on {args.target}: {result['mode']} loop, "
                   f"{options.connections}x{options.depth}, {options.workers} workers")
         print(result_table(result))
@@ -140,6 +142,13 @@ def run(args) -> int:
     except (BenchError, ValueError, OSError) as e:
         print(f"coord: bench: {e}", file=sys.stderr)
         return 1
+
+
+def _announce(workload, options):
+    def on_start(connections):
+        print(f"coord: bench: {connections} connections in; {workload}: {options.warmup_s:g} s "
+              f"warm-up, then {options.duration_s:g} s measured", file=sys.stderr, flush=True)
+    return on_start
 
 
 def _compare(args) -> int:

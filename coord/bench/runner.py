@@ -147,7 +147,7 @@ def _recv(pipe, process, bound_s: float, what: str):
 
 
 def run_workload(targets: list, workload_name: str, options: BenchOptions,
-                 server_pids=None) -> dict:
+                 server_pids=None, on_start=None) -> dict:
     """Run ``workload_name`` against ``targets`` [(host, port)]; return the result as a dict."""
     options.check()
     if workload_name not in WORKLOADS:
@@ -161,7 +161,7 @@ def run_workload(targets: list, workload_name: str, options: BenchOptions,
         if needs_shared_node(workload):
             _ensure(control, f"{root}/node", payload(size))
     try:
-        result = _run(targets, workload, options, server_pids, root)
+        result = _run(targets, workload, options, server_pids, root, on_start)
     except BaseException:
         if not workload.keep:
             with contextlib.suppress(BenchError, OSError):
@@ -191,7 +191,7 @@ def _control_session(targets, options):
         control.sock.close()
 
 
-def _run(targets, workload, options, server_pids, root):
+def _run(targets, workload, options, server_pids, root, on_start):
     n_conns = options.watchers if workload.loop == "fanout" else options.connections
     n_workers = min(options.workers, n_conns)
     per_conn_count = max(1, options.count // n_conns)
@@ -235,6 +235,8 @@ def _run(targets, workload, options, server_pids, root):
         start_ns = time.monotonic_ns() + 100_000_000
         for pipe in pipes:
             pipe.send(("go", start_ns))
+        if on_start is not None:
+            on_start(n_conns)
         measure_start_ns = start_ns + (0 if mode == "finite" else int(options.warmup_s * 1e9))
         _sleep_until(measure_start_ns)
         server_cpu_start = procfs.total_cpu_seconds(server_pids)
@@ -277,6 +279,8 @@ def _finish_fanout(workload, options, pipes, processes, control, root, server_pi
     """Drive the fan-out rounds: wait until every watcher is armed, setData, repeat."""
     for pipe, p in zip(pipes, processes):
         _recv(pipe, p, options.setup_timeout_s + 30, "arming watches")
+    if on_start is not None:
+        on_start(n_conns)
     set_tail = template("set", OpCode.SET_DATA, R.SetDataRequest(f"{root}/node", b"y", -1)).tail
     triggers = []
     server_cpu_start = procfs.total_cpu_seconds(server_pids)

@@ -167,12 +167,14 @@ def test_a_server_that_dies_mid_run_shows_as_errors_not_a_crash(tmp_path):
              "set", "--connections", "2", "--depth", "4", "--duration", "4", "--warmup", "0.2",
              "--json", str(out)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
-        time.sleep(2.5)
+        assert "connections in" in run.stderr.readline()  # the workers are connected
+        time.sleep(1.0)  # into the measured window (0.1 s start + 0.2 s warm-up)
         server.kill()
         stdout, stderr = run.communicate(timeout=40)
     finally:
         server.stop()
     assert run.returncode == 1, stdout + stderr
+    assert out.exists(), stdout + stderr
     result = json.loads(out.read_text())
     # (Whether requests in flight were inside the measured window, and so count as errors,
     # depends on how fast the workers started: not asserted.)
