@@ -77,6 +77,8 @@ def add_parsers(sub) -> None:
     m.add_argument("--work-dir", default=S,
                    help="where the servers' data dirs go, the disk under test "
                         "(default ./coord-bench-work, removed afterwards)")
+    m.add_argument("--clients", dest="ensemble_clients", choices=("all", "followers", "leader"),
+                   default=S, help="3 members: which members the connections go to (default all)")
     m.add_argument("--zk-jvm-flags", default=S, help="extra JVM flags for ZooKeeper (default -Xmx1g)")
     m.add_argument("--settle", dest="settle_s", type=float, default=S,
                    help="seconds to wait after populating / restarting before reading RSS "
@@ -173,7 +175,7 @@ def _compare(args) -> int:
         options.memory_sizes = tuple(int(n) for n in args.memory_znodes.split(",")
                                      if n.strip() and int(n) > 0)
     for attr, field_name in (("out", "out_dir"), ("work_dir", "work_dir"), ("note", "note"),
-                             ("settle_s", "settle_s")):
+                             ("settle_s", "settle_s"), ("ensemble_clients", "ensemble_clients")):
         if hasattr(args, attr):
             setattr(options, field_name, getattr(args, attr))
     if hasattr(args, "zk_jvm_flags"):

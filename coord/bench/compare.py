@@ -75,6 +75,7 @@ class CompareOptions:
     out_dir: str = "benchmarks/results"
     work_dir: str = "coord-bench-work"
     zk_jvm_flags: tuple = ("-Xmx1g",)
+    ensemble_clients: str = "all"  # all | followers | leader: which members the load goes to
     calibrate: bool = True
     plot: bool = True
     settle_s: float = SETTLE_S
@@ -83,6 +84,8 @@ class CompareOptions:
     def check(self) -> None:
         if self.repeats < 1:
             raise ValueError("--repeats must be at least 1")
+        if self.ensemble_clients not in ("all", "followers", "leader"):
+            raise ValueError("--clients must be all, followers or leader")
         for topology in self.topologies:
             if topology not in TOPOLOGIES:
                 raise ValueError(f"topology {topology!r}: choose from {', '.join(TOPOLOGIES)}")
@@ -130,8 +133,10 @@ class Progress:
 class _Systems:
     """The servers of one kind in one topology: start, stop, targets, pids."""
 
-    def __init__(self, kind: str, topology: str, work_dir: Path, zk_jvm_flags):
+    def __init__(self, kind: str, topology: str, work_dir: Path, zk_jvm_flags,
+                 clients: str = "all"):
         self.kind = kind
+        self.clients = clients
         kwargs = {"extra_jvm_flags": tuple(zk_jvm_flags)} if kind == "zookeeper" else {}
         if topology == "standalone":
             cls = CoordProcess if kind == "coord" else ZooKeeperProcess
@@ -150,7 +155,15 @@ class _Systems:
 
     @property
     def targets(self) -> list:
-        return [(m.host, m.port) for m in self.members]
+        """Where the load goes: every member, or (ensembles) only the followers / the leader."""
+        members = self.members
+        if len(members) > 1 and self.clients != "all":
+            leader = self.server.leader()
+            if leader is None:
+                raise BenchError(f"{self.kind}: no leader, so no {self.clients} to drive")
+            chosen = [m for m in members if (m.member_id == leader) == (self.clients == "leader")]
+            members = chosen
+        return [(m.host, m.port) for m in members]
 
     @property
     def pids(self) -> list:
@@ -234,7 +247,7 @@ def _run_topology(options, topology, work_root: Path, doc: dict, progress: Progr
         for kind in SYSTEMS:
             progress.show(f"starting {kind} ({topology})")
             systems[kind] = _Systems(kind, topology, work_root / f"{topology}-{kind}",
-                                     options.zk_jvm_flags).start()
+                                     options.zk_jvm_flags, options.ensemble_clients).start()
         for repeat in range(options.repeats):
             if options.calibrate and options.cases:
                 # Once per round, between the servers' runs: a shared machine's load drifts, so
@@ -334,7 +347,8 @@ def _settings_text(options: CompareOptions) -> str:
     b = options.bench
     return (f"topologies {', '.join(options.topologies)}; {options.repeats} repeats alternating "
             f"the systems; {b.warmup_s:g} s warm-up + {b.duration_s:g} s per run; "
-            f"{b.workers} generator workers; {b.size}-byte data; closed loop; fsync on (both "
+            f"{b.workers} generator workers; ensemble clients on {options.ensemble_clients} "
+            f"members; {b.size}-byte data; closed loop; fsync on (both "
             f"defaults); ZooKeeper JVM flags {' '.join(options.zk_jvm_flags)} on top of the test "
             f"kit's; zk-latencies {b.count} znodes")
 

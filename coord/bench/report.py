@@ -180,7 +180,7 @@ def compare_markdown(doc: dict) -> str:
     lines += [
         "## Machine", "",
         f"- {m['cores']} cores, {m['cpu_model']}, {m['memory']} memory",
-        f"- disk: {m['disk']}",
+        f"- disk: {_disk_text(m['disk'])}",
         f"- kernel {m['kernel']}, Python {m['python']}, {m['java']}",
         f"- coord {m['coord']}, ZooKeeper {m['zookeeper']} (Debian package)",
         f"- load average at start {doc['load_average_start']}, at end {doc['load_average_end']}",
@@ -218,7 +218,8 @@ def compare_markdown(doc: dict) -> str:
         lines += ["## Memory and restart (standalone)", "",
                   "RSS of the server process(es) from /proc; data dir: bytes of its files "
                   "(ZooKeeper preallocates its transaction log in 64 MiB steps); snapshot: the "
-                  "newest snapshot file after the restart.", "",
+                  "newest snapshot file after the restart ('-': none yet; coord snapshots every "
+                  "100,000 transactions by default and replays its log at start).", "",
                   memory_table(doc["memory"], markdown=True), ""]
     if doc.get("failures"):
         lines += ["## Failed runs", "", "Left out of the medians; the JSON file has the servers' "
@@ -228,6 +229,12 @@ def compare_markdown(doc: dict) -> str:
         lines.append("")
     lines += [f"Raw results: {doc['runs_count']} runs in the JSON file next to this one."]
     return "\n".join(lines) + "\n"
+
+
+def _disk_text(disk: dict) -> str:
+    kind = {True: "rotational", False: "non-rotational"}.get(disk.get("rotational"), "")
+    return (f"{disk.get('fstype', '?')} on {disk.get('device', '?')}"
+            f"{' (' + kind + ')' if kind else ''}, servers' data under {disk.get('path')}")
 
 
 def _fmt(value, digits=0):

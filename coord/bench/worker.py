@@ -262,7 +262,7 @@ def _run_requests(job: dict, conns: list, start_ns: int) -> dict:
         time.sleep(pause)
     now = monotonic_ns()
     if mode != "open":
-        for c in conns:
+        for c in list(conns):  # (a failed write removes its connection from conns)
             send_batch(c, [now] * depth)
     wait_at_start = wait_at_end = 0.0
     if measure_start <= now:
