@@ -99,6 +99,8 @@ def _bench_options(args, base):
 
 
 def run(args) -> int:
+    from coord.testing.servers import ServerStartError
+
     from .runner import BenchError, BenchOptions, Responder, parse_targets, run_workload
     from .report import generator_line, result_table
 
@@ -141,7 +143,7 @@ def run(args) -> int:
             with open(args.json_path, "w") as f:
                 json.dump(result, f, indent=1, default=str)
         return 1 if result["errors"] or result.get("connections_lost") else 0
-    except (BenchError, ValueError, OSError) as e:
+    except (BenchError, ServerStartError, ValueError, OSError) as e:
         print(f"coord: bench: {e}", file=sys.stderr)
         return 1
 

@@ -229,7 +229,7 @@ def _run(targets, workload, options, server_pids, root, on_start):
         if workload.loop == "fanout":
             with _control_session(targets, options) as control:
                 return _finish_fanout(workload, options, pipes, processes, control, root,
-                                      server_pids, n_conns, parent_cpu_start, targets)
+                                      server_pids, n_conns, parent_cpu_start, targets, on_start)
         for pipe, p in zip(pipes, processes):
             _recv(pipe, p, options.setup_timeout_s + 30, "connecting")
         start_ns = time.monotonic_ns() + 100_000_000
@@ -275,7 +275,7 @@ def _run(targets, workload, options, server_pids, root, on_start):
 
 
 def _finish_fanout(workload, options, pipes, processes, control, root, server_pids, n_conns,
-                   parent_cpu_start, targets):
+                   parent_cpu_start, targets, on_start):
     """Drive the fan-out rounds: wait until every watcher is armed, setData, repeat."""
     for pipe, p in zip(pipes, processes):
         _recv(pipe, p, options.setup_timeout_s + 30, "arming watches")
