@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from dataclasses import replace
 
@@ -104,6 +105,8 @@ def run(args) -> int:
     from .runner import BenchError, BenchOptions, Responder, parse_targets, run_workload
     from .report import generator_line, result_table
 
+    # SIGTERM unwinds like Ctrl-C, so the servers compare started and the workers are stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         if args.bench_command == "compare":
             return _compare(args)
