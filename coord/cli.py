@@ -5,6 +5,7 @@
     coord import-zookeeper | export-zookeeper | data dump ...          docs/migration.md
     coord config check zoo.cfg [--myid N]      what `coord server` would make of a zoo.cfg
     coord shell [--server HOST:PORT,...] [-c CMD]   an interactive shell like zkCli.sh
+    coord bench [calibrate | compare] ...                             docs/benchmarks.md
 """
 
 import argparse
@@ -12,6 +13,7 @@ import sys
 
 from coord import __version__
 from coord.config import ConfigError, load
+from coord.bench import cli as bench_cli
 from coord.migration import cli as migration_cli
 
 
@@ -72,6 +74,7 @@ def main(argv=None):
     migration_cli.add_parsers(sub)
     _config_parser(sub)
     _shell_parser(sub)
+    bench_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "server":
         return run_server(args)
@@ -86,6 +89,8 @@ def main(argv=None):
     if args.command == "shell":
         from clients.shell.main import run
         return run(args.server, args.command_text, args.timeout)
+    if args.command in bench_cli.COMMANDS:
+        return bench_cli.run(args)
     return 2
 
 

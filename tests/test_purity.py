@@ -22,6 +22,8 @@ PURE_FILES = sorted(
                                     "admin_commands.py")]
     + [COORD_DIR / "storage" / "format.py"]
     + [COORD_DIR / "migration" / name for name in ("zkformat.py", "convert.py")]
+    + [COORD_DIR / "bench" / name for name in ("requests.py", "schedule.py", "results.py",
+                                               "workloads.py", "report.py")]
 )
 # The client core and everything written once for both clients (the drivers, blocking.py, tx.py
 # and watchers.py, are the only client modules that touch threads, sockets or Twisted).
