@@ -5,7 +5,12 @@ leases (every participant must agree, or ValueError); each holder owns an epheme
 a random 32-hex id, with its identifier as data.  Lease decisions are serialized by a Lock on the
 sibling path ``path + "-__lock__"``: under it, a contender counts the children and creates its
 lease node if there is room; otherwise it waits for the children to change (a lease released, or
-a holder's session ended) and counts again.  Leases end with their holder's session.
+a holder's session ended) and counts again.
+
+Faults.  Leases end with their holder's session: the holder is told (``lost`` set,
+``is_acquired`` False) and a waiter gets the lease.  A waiter whose session expires has lost the
+serializing lock with it, so it takes that lock again before it counts (else two waiters could
+both see room for one).  Across a connection loss alone, leases and waiters stay as they were.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class Semaphore:
         self.create_path = f"{path}/{client._rng.getrandbits(128):032x}"
         self.lock_path = path + "-__lock__"
         self.is_acquired = False
+        self.lost = False  # set when the session holding our lease expired
         self._cancelled = False
         self._wake: Signal | None = None
 
@@ -66,19 +72,21 @@ class Semaphore:
         deadline = None if timeout is None else (yield Now()) + timeout
         yield from self._ensure_path()
         if (yield from retrying(lambda: ops.exists(self.create_path))) is not None:
-            self.is_acquired = True
-            return True
+            return self._acquired()
         lock = Lock(self.client, self.lock_path, self.identifier)
-        remaining = None if deadline is None else max(0.0, deadline - (yield Now()))
         try:
-            if not (yield from lock.acquire_steps(blocking, remaining)):
-                return False
             while True:
+                if not lock.is_acquired:  # at first, or again after our session expired
+                    remaining = None if deadline is None else max(0.0, deadline - (yield Now()))
+                    if not (yield from lock.acquire_steps(blocking, remaining)):
+                        return False
                 if self._cancelled:
                     raise errors.CancelledError(f"semaphore {self.path} cancelled")
                 signal = self._wake = Signal()
                 children = yield from retrying(lambda: ops.get_children(self.path, watch=signal))
-                if len(children) < self.max_leases:
+                # Decide only while we still hold the lock: had our session expired since we
+                # took it, another contender may be counting too, and both would create a lease.
+                if len(children) < self.max_leases and lock.is_acquired:
                     try:
                         yield ops.create(self.create_path, self.data, ephemeral=True)
                     except errors.NodeExistsError:
@@ -86,8 +94,7 @@ class Semaphore:
                     except (errors.ConnectionLoss, errors.ClientTimeoutError):
                         pass  # it may have happened: look below
                 if (yield from retrying(lambda: ops.exists(self.create_path))) is not None:
-                    self.is_acquired = True
-                    return True
+                    return self._acquired()
                 if not blocking:
                     return False
                 remaining = None
@@ -110,12 +117,27 @@ class Semaphore:
     def release_steps(self):
         if not self.is_acquired:
             return False
+        self.client.remove_listener(self._on_state)
         self.is_acquired = False
         try:
             yield from retrying(lambda: self.client._ops.delete(self.create_path))
         except errors.NoNodeError:
             pass
         return True
+
+    def _acquired(self):
+        if not self.is_acquired:
+            self.client.add_listener(self._on_state)
+        self.is_acquired = True
+        self.lost = False
+        return True
+
+    def _on_state(self, state) -> None:
+        """The lease is an ephemeral node: it ends with the session (as Lock's ``lost``)."""
+        if state == "LOST" and self.is_acquired:
+            self.is_acquired = False
+            self.lost = True
+            self.client.remove_listener(self._on_state)
 
     def lease_holders_steps(self):
         ops = self.client._ops
