@@ -13,7 +13,7 @@ from __future__ import annotations
 from coord.protocol.codes import OpCode
 
 from .. import errors
-from ..steps import Now, Signal, Wait, retrying
+from ..steps import RETRYABLE, Now, Signal, Wait, retrying
 
 __all__ = ["Queue", "LockingQueue"]
 
@@ -161,7 +161,7 @@ class LockingQueue:
             yield ops.create(lock_path, self.id, ephemeral=True)
         except errors.NodeExistsError:
             return None  # someone else's
-        except (errors.ConnectionLoss, errors.ClientTimeoutError):
+        except RETRYABLE:  # cut off (or its session gone): it may have happened
             try:  # the create may have happened: is the lock ours?
                 data, _stat = yield from retrying(lambda: ops.get(lock_path))
             except errors.NoNodeError:

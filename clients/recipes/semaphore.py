@@ -16,13 +16,13 @@ both see room for one).  Across a connection loss alone, leases and waiters stay
 from __future__ import annotations
 
 from .. import errors
-from ..steps import Now, Signal, Wait, retrying
-from .lock import Lock
+from ..steps import RETRYABLE, Now, Signal, Wait, retrying
+from .lock import Held, Lock
 
 __all__ = ["Semaphore"]
 
 
-class Semaphore:
+class Semaphore(Held):
     def __init__(self, client, path: str, identifier=None, max_leases: int = 1) -> None:
         if max_leases < 1:
             raise ValueError("max_leases must be at least 1")
@@ -33,38 +33,12 @@ class Semaphore:
         self.max_leases = max_leases
         self.create_path = f"{path}/{client._rng.getrandbits(128):032x}"
         self.lock_path = path + "-__lock__"
-        self.is_acquired = False
-        self.lost = False  # set when the session holding our lease expired
-        self._cancelled = False
-        self._wake: Signal | None = None
 
     def acquire(self, blocking: bool = True, timeout: float | None = None):
         return self.client._run(self.acquire_steps(blocking, timeout))
 
-    def release(self):
-        return self.client._run(self.release_steps())
-
     def lease_holders(self):
         return self.client._run(self.lease_holders_steps())
-
-    def cancel(self) -> None:
-        self._cancelled = True
-        if self._wake is not None:
-            self._wake()
-
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.release()
-
-    async def __aenter__(self):
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, exc_type, exc, tb):
-        await self.release()
 
     def acquire_steps(self, blocking=True, timeout=None):
         ops = self.client._ops
@@ -72,7 +46,7 @@ class Semaphore:
         deadline = None if timeout is None else (yield Now()) + timeout
         yield from self._ensure_path()
         if (yield from retrying(lambda: ops.exists(self.create_path))) is not None:
-            return self._acquired()
+            return self._held()
         lock = Lock(self.client, self.lock_path, self.identifier)
         try:
             while True:
@@ -91,10 +65,10 @@ class Semaphore:
                         yield ops.create(self.create_path, self.data, ephemeral=True)
                     except errors.NodeExistsError:
                         pass  # ours, from a create cut off by a connection loss
-                    except (errors.ConnectionLoss, errors.ClientTimeoutError):
-                        pass  # it may have happened: look below
+                    except RETRYABLE:
+                        pass  # cut off (or its session gone): it may have happened, look below
                 if (yield from retrying(lambda: ops.exists(self.create_path))) is not None:
-                    return self._acquired()
+                    return self._held()
                 if not blocking:
                     return False
                 remaining = None
@@ -114,30 +88,11 @@ class Semaphore:
         finally:
             yield from lock.release_steps()
 
-    def release_steps(self):
-        if not self.is_acquired:
-            return False
-        self.client.remove_listener(self._on_state)
-        self.is_acquired = False
+    def _release_node_steps(self):
         try:
             yield from retrying(lambda: self.client._ops.delete(self.create_path))
         except errors.NoNodeError:
             pass
-        return True
-
-    def _acquired(self):
-        if not self.is_acquired:
-            self.client.add_listener(self._on_state)
-        self.is_acquired = True
-        self.lost = False
-        return True
-
-    def _on_state(self, state) -> None:
-        """The lease is an ephemeral node: it ends with the session (as Lock's ``lost``)."""
-        if state == "LOST" and self.is_acquired:
-            self.is_acquired = False
-            self.lost = True
-            self.client.remove_listener(self._on_state)
 
     def lease_holders_steps(self):
         ops = self.client._ops

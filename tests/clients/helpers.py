@@ -19,10 +19,12 @@ def expire_session(host: str, port: int, session_id: int, passwd: bytes, timeout
     password and close it, both in one write.  The owner, disconnected by the reattach, may win
     the session back first (then the server drops our connection): try again, a bounded number
     of times."""
-    for _attempt in range(10):
+    import random
+
+    for _attempt in range(40):  # a client reconnecting at once wins often: jitter breaks the tie
         if _reattach_and_close(host, port, session_id, passwd, timeout_s):
             return
-        time.sleep(0.1)
+        time.sleep(random.uniform(0.02, 0.2))
     raise AssertionError(f"could not close session {session_id:#x} from outside")
 
 
