@@ -5,7 +5,9 @@ their results, or has their exception thrown into it at the ``yield``:
 
     ``Call``  (clients.ops)   one request; the value, or its typed exception
     ``Wait(signal, timeout_s)``  until the signal fires (True) or the timeout passes (False);
-                              a session state change also wakes it (True), so the recipe re-checks
+                              a session state change also wakes it (True), so the recipe re-checks;
+                              so does one since the signal was passed as a watch (an expiry
+                              drops that watch, and the Wait may come after the change)
     ``Sleep(seconds)``        pause (retry back-off)
     ``Now()``                 the current monotonic time in seconds
     ``Invoke(func, args)``    call user code (for Twisted, a Deferred it returns is awaited)

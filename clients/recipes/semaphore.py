@@ -15,6 +15,9 @@ both see room for one).  Across a connection loss alone, leases and waiters stay
 
 from __future__ import annotations
 
+from coord.protocol.codes import OpCode
+from coord.protocol.records import CheckVersionRequest
+
 from .. import errors
 from ..steps import RETRYABLE, Now, Signal, Wait, retrying
 from .lock import Held, Lock
@@ -58,15 +61,10 @@ class Semaphore(Held):
                     raise errors.CancelledError(f"semaphore {self.path} cancelled")
                 signal = self._wake = Signal()
                 children = yield from retrying(lambda: ops.get_children(self.path, watch=signal))
-                # Decide only while we still hold the lock: had our session expired since we
-                # took it, another contender may be counting too, and both would create a lease.
-                if len(children) < self.max_leases and lock.is_acquired:
-                    try:
-                        yield ops.create(self.create_path, self.data, ephemeral=True)
-                    except errors.NodeExistsError:
-                        pass  # ours, from a create cut off by a connection loss
-                    except RETRYABLE:
-                        pass  # cut off (or its session gone): it may have happened, look below
+                if len(children) < self.max_leases:
+                    yield from self._create_lease_under(lock)
+                    if not lock.is_acquired:
+                        continue  # our session expired under us: take the lock again
                 if (yield from retrying(lambda: ops.exists(self.create_path))) is not None:
                     return self._held()
                 if not blocking:
@@ -87,6 +85,22 @@ class Semaphore(Held):
             raise
         finally:
             yield from lock.release_steps()
+
+    def _create_lease_under(self, lock):
+        """Create our lease only while our lock node still exists, in one multi: had our session
+        expired since we took the lock, another contender may be counting too, and both would
+        see room for the last lease."""
+        ops = self.client._ops
+        lock_node = f"{self.lock_path}/{lock.node}"
+        try:
+            results = yield ops.multi([
+                (OpCode.CHECK, CheckVersionRequest(ops.server_path(lock_node), -1)),
+                (OpCode.CREATE, ops.create(self.create_path, self.data, ephemeral=True).record)])
+        except RETRYABLE:
+            return  # cut off (or its session gone): it may have happened, the caller looks
+        if isinstance(results[0], errors.NoNodeError):
+            yield from lock.release_steps()  # the lock went with our old session
+        # results[1] NodeExists: ours, from a create cut off by a connection loss
 
     def _release_node_steps(self):
         try:

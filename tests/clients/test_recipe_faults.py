@@ -78,10 +78,10 @@ def test_semaphore_waiter_whose_session_expires_keeps_waiting_without_overbookin
     assert held.acquire()
     waiters = [first.Semaphore(path, "first", max_leases=1),
                second.Semaphore(path, "second", max_leases=1)]
-    first_thread, first_got = _in_thread(waiters[0].acquire, timeout=WAIT_S)
+    first_thread, first_got = _in_thread(waiters[0].acquire, timeout=2 * WAIT_S)
     wait_until(lambda: len(_children(holder, path + "-__lock__")) == 1, what="first waits")
     _expire(server, first)
-    second_thread, second_got = _in_thread(waiters[1].acquire, timeout=WAIT_S)
+    second_thread, second_got = _in_thread(waiters[1].acquire, timeout=2 * WAIT_S)
     wait_until(lambda: len(_children(holder, path + "-__lock__")) >= 1, what="second waits")
     time.sleep(0.5)  # both waiting, one of them under the inner lock
     assert first_got == [] and second_got == []
