@@ -71,6 +71,7 @@ class CuttingProxy:
         self.port = self._listener.getsockname()[1]
         self.hosts = f"127.0.0.1:{self.port}"
         self._pattern = None
+        self._blocked = False
         self._lock = threading.Lock()
         self._closing = False
         self._sockets = []
@@ -81,6 +82,19 @@ class CuttingProxy:
     def cut_after(self, pattern: bytes) -> None:
         with self._lock:
             self._pattern = pattern
+
+    def block(self) -> None:
+        """Cut every client off and refuse new connections until ``unblock``: a client behind
+        the proxy cannot win its session back while ``expire_session`` closes it."""
+        with self._lock:
+            self._blocked = True
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            _close_quietly(sock)
+
+    def unblock(self) -> None:
+        with self._lock:
+            self._blocked = False
 
     def close(self) -> None:
         self._closing = True
@@ -112,6 +126,9 @@ class CuttingProxy:
                 continue
             except OSError:
                 return
+            if self._blocked:
+                _close_quietly(downstream)
+                continue
             try:
                 upstream = socket.create_connection(self._upstream, timeout=5)
             except OSError:
@@ -119,7 +136,8 @@ class CuttingProxy:
                 continue
             for sock in (downstream, upstream):
                 sock.settimeout(0.2)
-                self._sockets.append(sock)
+            with self._lock:
+                self._sockets += [downstream, upstream]
             self._spawn(self._pump_requests, downstream, upstream)
             self._spawn(self._pump_replies, upstream, downstream)
 

@@ -16,12 +16,37 @@ from tests.conftest import start_server
 WAIT_S = 30.0
 
 
+@pytest.fixture
+def make_coord_client(server):
+    """Started blocking clients, each behind its own CuttingProxy, so ``_expire`` can keep the
+    owner from winning its session back while it is closed from outside (under load it otherwise
+    reconnects first, again and again).  Stopped at teardown."""
+    started = []
+
+    def factory():
+        proxy = CuttingProxy(server.host, server.port)
+        client = Client(proxy.hosts, timeout=10.0)
+        client.start(timeout=15)
+        client.test_proxy = proxy
+        started.append(client)
+        return client
+
+    yield factory
+    for client in reversed(started):
+        client.stop()
+        client.test_proxy.close()
+
+
 def _expire(server, client):
     """Expire ``client``'s session from outside and wait until it has a new one."""
     old_session = client.client_id[0]
     states = []
     client.add_listener(states.append)
-    expire_session(server.host, server.port, *client.client_id)
+    client.test_proxy.block()
+    try:
+        expire_session(server.host, server.port, *client.client_id)
+    finally:
+        client.test_proxy.unblock()
     wait_until(lambda: State.LOST in states, WAIT_S, what="LOST")
     wait_until(lambda: client.state is State.CONNECTED and client.client_id[0] != old_session,
                WAIT_S, what="a new session")
