@@ -221,6 +221,8 @@ class Lock(Held):
                 remaining = deadline - (yield Now())
                 if remaining <= 0:
                     raise errors.LockTimeout(f"no lock on {self.path} within the timeout")
+            if self._cancelled:  # cancel() came before self._wake was this round's signal
+                raise errors.CancelledError(f"acquire of {self.path} cancelled")
             if not (yield Wait(signal, remaining)):
                 raise errors.LockTimeout(f"no lock on {self.path} within the timeout")
 

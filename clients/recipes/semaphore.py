@@ -74,6 +74,8 @@ class Semaphore(Held):
                     remaining = deadline - (yield Now())
                     if remaining <= 0:
                         raise errors.LockTimeout(f"no lease on {self.path} within the timeout")
+                if self._cancelled:  # cancel() came before self._wake was this round's signal
+                    raise errors.CancelledError(f"semaphore {self.path} cancelled")
                 if not (yield Wait(signal, remaining)):
                     raise errors.LockTimeout(f"no lease on {self.path} within the timeout")
         except Exception:
