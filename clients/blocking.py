@@ -24,6 +24,7 @@ import select
 import socket
 import threading
 import time
+import weakref
 
 from . import errors
 from .ops import Call, Operations, TransactionRequest
@@ -78,6 +79,9 @@ class Client(RecipeFactories):
         self._futures: dict[int, _Future] = {}
         self._listeners: list = []
         self._state_signals: list[Signal] = []
+        # Signals a recipe passed as watches: a state change fires them even before the recipe
+        # reaches its Wait, since an expiry drops the watch itself (else a wake-up is lost).
+        self._armed_signals: weakref.WeakSet = weakref.WeakSet()
         self._callbacks: queue.Queue = queue.Queue()
         self._sock: socket.socket | None = None
         self._sock_id = 0
@@ -303,6 +307,9 @@ class Client(RecipeFactories):
 
     def _perform(self, step):
         if isinstance(step, Call):
+            if step.watch is not None and isinstance(step.watch.watcher, Signal):
+                with self._lock:
+                    self._armed_signals.add(step.watch.watcher)
             return self._execute(step)
         if isinstance(step, Wait):
             return self._wait(step.signal, step.timeout_s)
@@ -366,7 +373,7 @@ class Client(RecipeFactories):
             for listener in self._listeners:
                 self._callbacks.put((listener, output.new))
             event = WatchedEvent("NONE", output.new.value, None)
-            for signal in list(self._state_signals):
+            for signal in set(self._state_signals) | set(self._armed_signals):
                 self._callbacks.put((signal, event))
         elif isinstance(output, ConnectTo):
             self._open_socket(output)

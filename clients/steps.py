@@ -5,7 +5,9 @@ their results, or has their exception thrown into it at the ``yield``:
 
     ``Call``  (clients.ops)   one request; the value, or its typed exception
     ``Wait(signal, timeout_s)``  until the signal fires (True) or the timeout passes (False);
-                              a session state change also wakes it (True), so the recipe re-checks
+                              a session state change also wakes it (True), so the recipe re-checks;
+                              so does one since the signal was passed as a watch (an expiry
+                              drops that watch, and the Wait may come after the change)
     ``Sleep(seconds)``        pause (retry back-off)
     ``Now()``                 the current monotonic time in seconds
     ``Invoke(func, args)``    call user code (for Twisted, a Deferred it returns is awaited)
@@ -91,12 +93,17 @@ def run_sync(steps, perform: Callable[[Any], Any]):
             error = exc
 
 
-RETRYABLE = (errors.ConnectionLoss, errors.OperationTimeoutError, errors.ClientTimeoutError)
+# SessionExpired too (kazoo's KazooRetry does the same): the client opens a new session by itself,
+# and a step that is safe to repeat is as safe on the new session; recipes that owned ephemeral
+# nodes notice they are gone (and tell their user) rather than relying on this error.
+RETRYABLE = (errors.ConnectionLoss, errors.OperationTimeoutError, errors.ClientTimeoutError,
+             errors.SessionExpiredError)
 
 
 def retrying(make_steps: Callable[[], Any], *, max_tries: int = 20, delay_s: float = 0.1,
              max_delay_s: float = 2.0, deadline: float | None = None):
-    """Steps that run ``make_steps()`` again after connection loss, with doubling back-off.
+    """Steps that run ``make_steps()`` again after connection loss (or expiry), with doubling
+    back-off.
 
     Only for idempotent steps (reads, deletes of our own node, ensure_path): a create may have
     happened before the connection dropped, and recipes handle that themselves.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import random
+import weakref
 
 from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint
@@ -97,6 +98,9 @@ class Client(RecipeFactories):
         self._deferreds: dict[int, tuple[defer.Deferred, Call]] = {}
         self._listeners: list = []
         self._state_signals: list[Signal] = []
+        # Signals a recipe passed as watches: a state change fires them even before the recipe
+        # reaches its Wait, since an expiry drops the watch itself (else a wake-up is lost).
+        self._armed_signals: weakref.WeakSet = weakref.WeakSet()
         self._state_waiters: list[tuple[set, defer.Deferred]] = []
         self._timer = None
         self._connecting: tuple[int, defer.Deferred] | None = None
@@ -273,6 +277,8 @@ class Client(RecipeFactories):
 
     def _perform(self, step) -> defer.Deferred:
         if isinstance(step, Call):
+            if step.watch is not None and isinstance(step.watch.watcher, Signal):
+                self._armed_signals.add(step.watch.watcher)
             return self._execute(step)
         if isinstance(step, Wait):
             return self._wait(step.signal, step.timeout_s)
@@ -372,7 +378,7 @@ class Client(RecipeFactories):
             for listener in list(self._listeners):
                 self._call_user(listener, output.new)
             event = WatchedEvent("NONE", output.new.value, None)
-            for signal in list(self._state_signals):
+            for signal in set(self._state_signals) | set(self._armed_signals):
                 signal(event)
             waiters, self._state_waiters = self._state_waiters, []
             for states, waiting in waiters:

@@ -11,6 +11,10 @@ node and waits for the lowest to go, until none is left.
 
 Every wait is also woken by a connection state change and simply looks again, so a reconnect (or
 an expiry, which drops watches) cannot leave a waiter hanging on a watch that will never fire.
+A ``Barrier`` is a persistent node, so an expiry changes nothing for its waiters: they keep
+waiting on the new session.  A ``DoubleBarrier`` participant whose session expires while it
+enters has lost its node, so it joins again; one whose session expires while it leaves is out,
+which is what leaving means.
 """
 
 from __future__ import annotations
@@ -87,18 +91,18 @@ class DoubleBarrier:
         ops = self.client._ops
         deadline = None if timeout is None else (yield Now()) + timeout
         yield from retrying(lambda: ops.ensure_path(self.path))
-        try:
-            yield from retrying(lambda: ops.create(self.create_path,
-                                                   self.identifier.encode("utf-8"),
-                                                   ephemeral=True))
-        except errors.NodeExistsError:
-            pass  # ours, from a create cut off by a connection loss
+        yield from self._join()
         self.participating = True
         while True:
             signal = Signal()
             if (yield from retrying(lambda: ops.exists(self.ready_path, watch=signal))):
                 return True
             children = yield from retrying(lambda: ops.get_children(self.path))
+            if self.node_name not in children:
+                # Our session expired and our node with it (ready is not there, so nobody has
+                # gone on counting us): join again with the new session, or we are never counted.
+                yield from self._join()
+                continue
             if len(children) >= self.num_clients:
                 yield from retrying(lambda: ops.ensure_path(self.ready_path))
                 return True
@@ -139,6 +143,13 @@ class DoubleBarrier:
             if (yield from retrying(lambda: ops.exists(f"{self.path}/{children[-1]}",
                                                        watch=signal))) is not None:
                 yield from _wait_or_time_out(signal, deadline, f"barrier {self.path}: not all left")
+
+    def _join(self):
+        try:
+            yield from retrying(lambda: self.client._ops.create(
+                self.create_path, self.identifier.encode("utf-8"), ephemeral=True))
+        except errors.NodeExistsError:
+            pass  # ours, from a create cut off by a connection loss
 
     def _delete_own(self):
         try:

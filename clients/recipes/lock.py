@@ -22,14 +22,75 @@ from __future__ import annotations
 import re
 
 from .. import errors
-from ..steps import Now, Signal, Sleep, Wait, retrying
+from ..steps import RETRYABLE, Now, Signal, Sleep, Wait, retrying
 
-__all__ = ["Lock", "ReadLock", "WriteLock"]
+__all__ = ["Held", "Lock", "ReadLock", "WriteLock"]
 
 _CREATE_RETRY_DELAY_S = 0.1
 
 
-class Lock:
+class Held:
+    """What Lock and Semaphore share around their own acquire: ``release``, ``cancel``, the
+    blocking and async context managers, and being told when the session that held it ends
+    (``is_acquired`` False, ``lost`` True).  Subclasses define ``acquire``, ``acquire_steps``,
+    ``_release_node_steps`` and set ``client``."""
+
+    is_acquired = False
+    lost = False
+    _cancelled = False
+    _wake: Signal | None = None
+
+    def release(self):
+        """Give it up; False if we did not hold it."""
+        return self.client._run(self.release_steps())
+
+    def cancel(self) -> None:
+        """Make a waiting ``acquire`` give up with CancelledError."""
+        self._cancelled = True
+        if self._wake is not None:
+            self._wake()
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.release()
+
+    async def __aenter__(self):
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb):
+        await self.release()
+
+    def release_steps(self):
+        if not self.is_acquired:
+            return False
+        self.client.remove_listener(self._on_state)
+        self.is_acquired = False
+        yield from self._release_node_steps()
+        return True
+
+    def _held(self) -> bool:
+        if not self.is_acquired:
+            self.client.add_listener(self._on_state)
+        self.is_acquired = True
+        self.lost = False
+        return True
+
+    def _on_state(self, state) -> None:
+        if state == "LOST" and self.is_acquired:
+            self.is_acquired = False
+            self.lost = True
+            self._forget_node()
+            self.client.remove_listener(self._on_state)
+
+    def _forget_node(self) -> None:
+        """Drop what the ended session held (override when there is state to drop)."""
+
+
+class Lock(Held):
     """An exclusive lock: ``with client.Lock("/locks/a", "me"): ...``."""
 
     NODE_NAME = "__lock__"
@@ -57,33 +118,9 @@ class Lock:
         """True once held; False if ``blocking=False`` and taken; LockTimeout after ``timeout``."""
         return self.client._run(self.acquire_steps(blocking, timeout, ephemeral))
 
-    def release(self):
-        """Give the lock up (delete our node); False if we did not hold it."""
-        return self.client._run(self.release_steps())
-
     def contenders(self):
         """Identifiers of all contenders, the holder(s) first."""
         return self.client._run(self.contenders_steps())
-
-    def cancel(self) -> None:
-        """Make a waiting ``acquire`` give up with CancelledError."""
-        self._cancelled = True
-        if self._wake is not None:
-            self._wake()
-
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.release()
-
-    async def __aenter__(self):
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, exc_type, exc, tb):
-        await self.release()
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -105,28 +142,20 @@ class Lock:
                     self.node = None
                     continue
                 if outcome:
-                    self.is_acquired = True
-                    self.lost = False
-                    self.client.add_listener(self._on_state)
-                    return True
+                    return self._held()
                 yield from self._cleanup()
                 return False
         except Exception:
             yield from self._cleanup()
             raise
 
-    def release_steps(self):
-        if not self.is_acquired:
-            return False
-        self.client.remove_listener(self._on_state)
+    def _release_node_steps(self):
         node, self.node = self.node, None
-        self.is_acquired = False
         ops = self.client._ops
         try:
             yield from retrying(lambda: ops.delete(self.path + "/" + node))
         except errors.NoNodeError:
             pass
-        return True
 
     def contenders_steps(self):
         ops = self.client._ops
@@ -162,7 +191,7 @@ class Lock:
                 created = yield ops.create(self.create_path, self.data, ephemeral=ephemeral,
                                            sequence=True)
                 return created.rsplit("/", 1)[1]
-            except (errors.ConnectionLoss, errors.ClientTimeoutError):
+            except RETRYABLE:  # cut off (or its session gone): it may have happened
                 if deadline is not None and (yield Now()) >= deadline:
                     raise errors.LockTimeout(f"no lock on {self.path}: connection lost") from None
                 yield Sleep(_CREATE_RETRY_DELAY_S)
@@ -192,6 +221,8 @@ class Lock:
                 remaining = deadline - (yield Now())
                 if remaining <= 0:
                     raise errors.LockTimeout(f"no lock on {self.path} within the timeout")
+            if self._cancelled:  # cancel() came before self._wake was this round's signal
+                raise errors.CancelledError(f"acquire of {self.path} cancelled")
             if not (yield Wait(signal, remaining)):
                 raise errors.LockTimeout(f"no lock on {self.path} within the timeout")
 
@@ -222,12 +253,8 @@ class Lock:
         except errors.CoordClientError:
             pass  # ephemeral: it goes with the session at worst
 
-    def _on_state(self, state) -> None:
-        if state == "LOST" and self.is_acquired:
-            self.is_acquired = False
-            self.lost = True
-            self.node = None
-            self.client.remove_listener(self._on_state)
+    def _forget_node(self) -> None:
+        self.node = None
 
 
 class WriteLock(Lock):

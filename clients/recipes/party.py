@@ -4,7 +4,8 @@ Theory of operation: a member is an ephemeral child of the party path, so it lea
 session ends.  ``Party`` names it ``<32 hex>__party__`` with the identifier as data; ``ShallowParty``
 names it ``<32 hex>-<identifier>`` so one getChildren lists everyone.  ``join`` after a connection
 loss is safe: the node name is fixed per object, so a create that already happened gives
-NodeExists, which counts as joined.
+NodeExists, which counts as joined.  A member whose session expires has left (its node went with
+the session, as in kazoo): it is told (``participating`` turns False) and may ``join`` again.
 """
 
 from __future__ import annotations
@@ -47,16 +48,25 @@ class _BaseParty:
             yield from retrying(lambda: ops.create(self.create_path, self.data, ephemeral=True))
         except errors.NodeExistsError:
             pass  # our create went through before a connection loss
+        if not self.participating:
+            self.client.add_listener(self._on_state)
         self.participating = True
         return True
 
     def leave_steps(self):
+        if self.participating:
+            self.client.remove_listener(self._on_state)
         self.participating = False
         try:
             yield from retrying(lambda: self.client._ops.delete(self.create_path))
         except errors.NoNodeError:
             return False
         return True
+
+    def _on_state(self, state) -> None:
+        if state == "LOST" and self.participating:
+            self.participating = False
+            self.client.remove_listener(self._on_state)
 
     def _children(self):
         ops = self.client._ops

@@ -13,7 +13,7 @@ from __future__ import annotations
 from coord.protocol.codes import OpCode
 
 from .. import errors
-from ..steps import Now, Signal, Wait, retrying
+from ..steps import RETRYABLE, Now, Signal, Wait, retrying
 
 __all__ = ["Queue", "LockingQueue"]
 
@@ -78,7 +78,10 @@ class LockingQueue:
 
     ``get`` locks the first free entry and returns its data (None at the timeout); ``consume``
     deletes entry and lock in one transaction; ``release`` gives the entry back.  If the taker's
-    session ends, its lock goes and another consumer can take the entry: nothing is lost.
+    session ends, its lock goes and another consumer can take the entry: nothing is lost.  The
+    taker then finds out: ``holds_lock`` is False, ``consume`` returns False and consumes
+    nothing, and ``get`` takes a fresh item.  Delivery is thus at least once: an item whose
+    taker expired mid-processing is processed again by someone else.
     """
 
     def __init__(self, client, path: str) -> None:
@@ -126,7 +129,9 @@ class LockingQueue:
 
     def get_steps(self, timeout=None):
         if self.processing_element is not None:
-            return self.processing_element[1]
+            if (yield from self.holds_lock_steps()):
+                return self.processing_element[1]
+            self.processing_element = None  # our session expired: someone else may have it now
         ops = self.client._ops
         yield from self._ensure_paths()
         deadline = None if timeout is None else (yield Now()) + timeout
@@ -156,7 +161,7 @@ class LockingQueue:
             yield ops.create(lock_path, self.id, ephemeral=True)
         except errors.NodeExistsError:
             return None  # someone else's
-        except (errors.ConnectionLoss, errors.ClientTimeoutError):
+        except RETRYABLE:  # cut off (or its session gone): it may have happened
             try:  # the create may have happened: is the lock ours?
                 data, _stat = yield from retrying(lambda: ops.get(lock_path))
             except errors.NoNodeError:
