@@ -57,8 +57,18 @@ def assert_caught(result, bug) -> None:
     assert f"PLANTED BUG {bug} IS ON" in log
 
 
+# Planted bugs caught outside jepsen_like, by the test named.
+CAUGHT_ELSEWHERE = {
+    "unbounded-client-output": "tests/server/test_limits.py::"
+                               "test_without_the_output_window_the_same_client_grows_the_servers_memory",
+}
+
+
 def test_every_planted_bug_has_a_catching_test():
-    assert set(CASES) == set(PLANTED_BUGS)
+    assert set(CASES) | set(CAUGHT_ELSEWHERE) == set(PLANTED_BUGS)
+    for test in CAUGHT_ELSEWHERE.values():
+        path, name = test.split("::")
+        assert "def %s(" % name in open(os.path.join(ROOT, path)).read()
 
 
 def test_a_planted_bug_needs_the_key_and_the_environment(monkeypatch):
@@ -96,11 +106,17 @@ def test_planted_bugs_are_refused_for_zookeeper(tmp_path):
 
 # ack-before-quorum's short run takes about 30 s (the ensemble heals from diverged logs), so it is
 # under -m slow with the longer runs, to keep the default suite's share near a minute.
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(360)
 @pytest.mark.parametrize("bug", [pytest.param(bug, marks=[pytest.mark.slow] if bug == "ack-before-quorum" else [])
                                  for bug in sorted(CASES)])
 def test_planted_bug_is_caught(tmp_path, bug):
-    assert_caught(ensemble_run(tmp_path, bug, time_s=6.0, seed=11), bug)
+    """Caught within three short runs: a 6-second run does not always hit the window (a stale read
+    needs a read at the deposed leader after a write elsewhere), so each miss tries another seed."""
+    for attempt, seed in enumerate((11, 12, 13)):
+        result = ensemble_run(tmp_path, bug, time_s=6.0, seed=seed, name="run%d" % attempt)
+        if result.verdict == "not valid" or attempt == 2:
+            break
+    assert_caught(result, bug)
 
 
 # -- longer: several seeds, the other nemeses, and the same runs without the bug -----------------
