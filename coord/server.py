@@ -525,6 +525,8 @@ class ServerCore:
     def _drive(self):
         raft = self.raft
         for _ in range(1000):
+            if not raft.has_ready():
+                return
             rd = raft.take_ready()
             if not rd:
                 return

@@ -269,6 +269,20 @@ class RaftNode:
         if self.role == LEADER and self._maybe_commit():
             self._append_dirty = True
 
+    def has_ready(self):
+        """Whether ``take_ready`` would hand out anything. Cheap: drivers ask after every event,
+        and most events (a read, a reply) leave consensus untouched."""
+        log = self.log
+        hard = self._prev_hard
+        soft = self._prev_soft
+        return bool(self._append_dirty or self._msgs or self._early or self._read_states
+                    or self._snapshot_to_install is not None
+                    or log.unstable_from <= log.last_index
+                    or min(log.committed, log.persisted) > log.applied
+                    or hard.commit != log.committed or hard.term != self.term
+                    or hard.vote != self.vote or soft.role != self.role
+                    or soft.leader != self.leader or soft.term != self.term)
+
     def take_ready(self):
         if self._append_dirty:
             self._append_dirty = False

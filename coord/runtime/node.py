@@ -22,6 +22,7 @@ contain. Then old snapshots and the log segments no snapshot needs are removed, 
 log in memory is compacted behind the new snapshot.
 """
 
+import collections
 import os
 import random
 import time
@@ -29,6 +30,7 @@ import time
 from twisted.internet import defer, protocol, task, threads
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.interfaces import IHandshakeListener
+from twisted.python.failure import Failure
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -46,6 +48,14 @@ from coord.tree import txns
 from coord.tree.datatree import DataTree
 
 STOP_FLUSH_TIMEOUT_S = 10.0
+# A log write runs on the reactor thread while the disk is fast: handing it to a worker thread
+# and back (a wake-up, the GIL, another reactor turn) costs more than a fast fdatasync. When the
+# median of the last INLINE_WRITE_SAMPLES inline writes took longer than INLINE_WRITE_MAX_MS (a
+# slow disk, not one hiccup), writes go to the worker thread for THREAD_WRITES_S, then inline
+# again: a slow disk stalls the reactor for a few writes per period at most.
+INLINE_WRITE_MAX_MS = 2.0
+INLINE_WRITE_SAMPLES = 9
+THREAD_WRITES_S = 10.0
 
 
 class WallAndMonotonicClock:
@@ -243,6 +253,9 @@ class CoordNode:
         self._next_conn_id = 0
         self._per_address = {}
         self._writing = False
+        self._write_call = None           # the reactor call that starts the next write
+        self._thread_writes_until = 0.0   # reactor time before which writes go to the thread
+        self._inline_write_ms = collections.deque(maxlen=INLINE_WRITE_SAMPLES)
         self._staged = []                 # consensus Readys waiting for the next disk write
         self._staged_state = None         # (term, vote) to persist with the next write
         self._persisted_state = (0, 0)
@@ -359,6 +372,9 @@ class CoordNode:
             if not self._writing:
                 self._start_write()
             await task.deferLater(self.reactor, 0.01, lambda: None)
+        if self._write_call is not None and self._write_call.active():
+            self._write_call.cancel()
+            self._write_call = None
         if self.peers is not None:
             await defer.maybeDeferred(self.peers.stop)
         for proto in list(self._protocols.values()):
@@ -465,7 +481,13 @@ class CoordNode:
                     self._send_message(message)
                 self._stage(rd)
         if self._staged and not self._writing:
-            self._start_write()
+            if not self._anything_to_write():
+                # Nothing for the disk (a new commit index, messages): done as if written.
+                readys, self._staged = self._staged, []
+                self._persisted(readys)
+            elif self._write_call is None:
+                # At the end of this reactor turn: one write carries every request read in it.
+                self._write_call = self.reactor.callLater(0, self._write_due)
         if self._txns_since_snapshot >= self._snapshot_due and not self._snapshotting:
             self._start_snapshot()
 
@@ -549,6 +571,16 @@ class CoordNode:
             self._staged_state = (hs.term, hs.vote)
         self._staged.append(rd)
 
+    def _anything_to_write(self):
+        wal = self.data_dir.wal
+        return bool(wal.pending_count or wal.pending_truncate_after is not None
+                    or self._staged_state is not None or self._staged_snapshots)
+
+    def _write_due(self):
+        self._write_call = None
+        if self._staged and not self._writing:
+            self._start_write()
+
     def _start_write(self):
         readys, self._staged = self._staged, []
         batch = self.data_dir.wal.seal()
@@ -558,10 +590,30 @@ class CoordNode:
             self._persisted(readys)   # nothing to write and nothing in flight before them
             return
         self._writing = True
+        if not installs and self.reactor.seconds() >= self._thread_writes_until:
+            try:
+                write_ms = self._write_blocking(batch, state, installs)
+            except Exception:
+                self._write_failed_cb(Failure())
+                return
+            if write_ms is not None:
+                self._note_inline_write(write_ms)
+            self._write_done(write_ms, batch, state, readys)
+            return
         d = threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
                                       self._write_blocking, batch, state, installs)
         d.addCallbacks(self._write_done, self._write_failed_cb,
                        callbackArgs=(batch, state, readys))
+
+    def _note_inline_write(self, write_ms):
+        samples = self._inline_write_ms
+        samples.append(write_ms)
+        if len(samples) == samples.maxlen and sorted(samples)[len(samples) // 2] > INLINE_WRITE_MAX_MS:
+            self.log.info("log writes take {ms:.1f} ms (median of the last {n}): writing in a "
+                          "worker thread for {s:.0f} s", ms=sorted(samples)[len(samples) // 2],
+                          n=len(samples), s=THREAD_WRITES_S)
+            self._thread_writes_until = self.reactor.seconds() + THREAD_WRITES_S
+            samples.clear()
 
     def _write_blocking(self, batch, state, installs):
         # The term first: entries of a term must never be durable while the term is not (a

@@ -224,7 +224,10 @@ class SimMember:
         for _ in range(1000):
             if not self.running:
                 return
+            has_ready = self.raft.has_ready()
             rd = self.raft.take_ready()
+            if rd and not has_ready:
+                raise AssertionError("has_ready() said no, but take_ready() handed out %r" % (rd,))
             if not rd:
                 return
             if rd.soft_state is not None:
