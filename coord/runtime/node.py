@@ -254,6 +254,7 @@ class CoordNode:
         self._per_address = {}
         self._writing = False
         self._write_call = None           # the reactor call that starts the next write
+        self._drain_call = None           # the reactor call that takes the core's output
         self._thread_writes_until = 0.0   # reactor time before which writes go to the thread
         self._inline_write_ms = collections.deque(maxlen=INLINE_WRITE_SAMPLES)
         self._staged = []                 # consensus Readys waiting for the next disk write
@@ -372,9 +373,10 @@ class CoordNode:
             if not self._writing:
                 self._start_write()
             await task.deferLater(self.reactor, 0.01, lambda: None)
-        if self._write_call is not None and self._write_call.active():
-            self._write_call.cancel()
-            self._write_call = None
+        for call in (self._write_call, self._drain_call):
+            if call is not None and call.active():
+                call.cancel()
+        self._write_call = self._drain_call = None
         if self.peers is not None:
             await defer.maybeDeferred(self.peers.stop)
         for proto in list(self._protocols.values()):
@@ -465,6 +467,18 @@ class CoordNode:
     # -- the Ready loop -------------------------------------------------------------------------
 
     def _drain(self):
+        """Take the core's output at the end of this reactor turn. Everything read in one turn
+        (client requests, peer frames) then leaves together: one append per follower, one
+        write per connection, one log write, where draining after every event would send a
+        message per request."""
+        if self._drain_call is None:
+            self._drain_call = self.reactor.callLater(0, self._drain_due)
+
+    def _drain_due(self):
+        self._drain_call = None
+        self._drain_now()
+
+    def _drain_now(self):
         if self._stopping and self.data_dir is None:
             return
         for _ in range(100):
@@ -486,7 +500,8 @@ class CoordNode:
                 readys, self._staged = self._staged, []
                 self._persisted(readys)
             elif self._write_call is None:
-                # At the end of this reactor turn: one write carries every request read in it.
+                # In the next reactor turn: the poll before it sends the appends just made (the
+                # followers write while we do), and one write carries everything staged meanwhile.
                 self._write_call = self.reactor.callLater(0, self._write_due)
         if self._txns_since_snapshot >= self._snapshot_due and not self._snapshotting:
             self._start_snapshot()
@@ -664,7 +679,7 @@ class CoordNode:
                     d.callback(None)
                 else:
                     self._durable_waiters.append((zxid, d))
-        self._drain()
+        self._drain_now()
 
     def _write_failed_cb(self, failure):
         # A failed fsync leaves the log's state unknown: acknowledging anything more could lose
