@@ -481,6 +481,7 @@ class CoordNode:
     def _drain_now(self):
         if self._stopping and self.data_dir is None:
             return
+        appends_sent = False
         for _ in range(100):
             ready = self.core.take_ready()
             if not ready:
@@ -491,18 +492,24 @@ class CoordNode:
                 for member_id, frame in ready.peer:
                     peers.send(member_id, frame)
             for rd in ready.raft:
-                for message in rd.early_messages:
-                    self._send_message(message)
+                if rd.early_messages:
+                    appends_sent = True
+                    for message in rd.early_messages:
+                        self._send_message(message)
                 self._stage(rd)
         if self._staged and not self._writing:
             if not self._anything_to_write():
                 # Nothing for the disk (a new commit index, messages): done as if written.
                 readys, self._staged = self._staged, []
                 self._persisted(readys)
-            elif self._write_call is None:
+            elif self._write_call is not None:
+                pass   # due in the next turn already
+            elif appends_sent:
                 # In the next reactor turn: the poll before it sends the appends just made (the
                 # followers write while we do), and one write carries everything staged meanwhile.
                 self._write_call = self.reactor.callLater(0, self._write_due)
+            else:
+                self._start_write()   # all this turn read is staged: no reason to wait
         if self._txns_since_snapshot >= self._snapshot_due and not self._snapshotting:
             self._start_snapshot()
 
