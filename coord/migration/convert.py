@@ -31,9 +31,9 @@ from coord.tree.paths import split_path
 
 def tree_from_snapshot(snapshot: Z.Snapshot) -> DataTree:
     sessions = {sid: (timeout_ms, Z.session_password(sid)) for sid, timeout_ms in snapshot.sessions}
-    return DataTree.restore(
-        snapshot.zxid, sessions,
-        ((node.path, node.data, node.acl, *node.stat) for node in snapshot.nodes))
+    rows = snapshot.nodes if snapshot.flat else (
+        (node.path, node.data, node.acl, *node.stat) for node in snapshot.nodes)
+    return DataTree.restore(snapshot.zxid, sessions, rows)
 
 
 def coord_txn(tree: DataTree, header: Z.TxnHeader, txn):

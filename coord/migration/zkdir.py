@@ -50,7 +50,7 @@ class TxnLogGapError(Z.ZooKeeperFormatError):
 
 
 class ZooKeeperState(NamedTuple):
-    snapshot: Z.Snapshot | None
+    snapshot: Z.Snapshot | None    # with flat node rows (Z.Snapshot.flat)
     snapshot_path: str | None
     records: list                  # Z.LogRecord after the snapshot's zxid, in zxid order
     log_paths: list                # the log files read
@@ -101,10 +101,10 @@ def list_logs(log_dir: str) -> list:
     return found
 
 
-def read_snapshot(path: str, zxid: int, compression: str) -> Z.Snapshot:
+def read_snapshot(path: str, zxid: int, compression: str, *, flat: bool = False) -> Z.Snapshot:
     with open(path, "rb") as file:
         raw = file.read()
-    return Z.parse_snapshot(Z.decompress(raw, compression, path), zxid, path)
+    return Z.parse_snapshot(Z.decompress(raw, compression, path), zxid, path, flat=flat)
 
 
 def read_log(path: str) -> Z.LogScan:
@@ -132,7 +132,7 @@ def load(snap_dir: str, log_dir: str | None = None, *, warn: Warn, progress: War
     for zxid, path, compression in list_snapshots(snap_dir):
         progress(f"reading snapshot {path}")
         try:
-            snapshot = read_snapshot(path, zxid, compression)
+            snapshot = read_snapshot(path, zxid, compression, flat=True)
         except Z.ZooKeeperFormatError as error:
             skipped.append(str(error))
             warn(f"skipping {error}; trying an older snapshot")

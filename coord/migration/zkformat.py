@@ -135,6 +135,9 @@ class Snapshot(NamedTuple):
     nodes: list                     # [SnapshotNode], parents before children
     digest: ZxidDigest | None       # the tree digest at digest.zxid (3.6+), zxid 0 = none
     dbid: int
+    # True: ``nodes`` holds flat rows (path, data, acl, *StatPersisted) as DataTree.restore takes
+    # them, not SnapshotNodes (what an import asks for: a million NamedTuples cost seconds).
+    flat: bool = False
 
 
 class TxnHeader(NamedTuple):
@@ -311,14 +314,21 @@ def _read_acl(reader: Reader) -> ACL:
     return ACL(reader.read_int(), Id(reader.read_ustring(), reader.read_ustring()))
 
 
-def parse_snapshot(data: bytes, zxid: int, path: str) -> Snapshot:
-    """Decode an uncompressed snapshot stream and verify its seals; raises CorruptSnapshotError."""
+def parse_snapshot(data: bytes, zxid: int, path: str, *, flat: bool = False) -> Snapshot:
+    """Decode an uncompressed snapshot stream and verify its seals; raises CorruptSnapshotError.
+
+    ``flat``: the nodes as flat rows rather than SnapshotNodes (see ``Snapshot.flat``).
+    """
     try:
-        return _parse_snapshot(data, zxid, path)
+        snapshot = _parse_snapshot(bytes(data), zxid, path)
     except CorruptSnapshotError:
         raise
     except Exception as e:   # the jute reader's RemoteProtocolError, a bad UTF-8 path, ...
         raise CorruptSnapshotError(path, f"cannot be decoded: {e}") from None
+    if flat:
+        return snapshot
+    return snapshot._replace(flat=False, nodes=[
+        SnapshotNode(row[0], row[1], row[2], StatPersisted(*row[3:])) for row in snapshot.nodes])
 
 
 def _parse_snapshot(data, zxid, path):
@@ -356,55 +366,63 @@ def _parse_snapshot(data, zxid, path):
         if digest_zxid > 0:
             digest = ZxidDigest(digest_zxid, digest_version, digest_value)
     # 3.9 may append the last processed zxid (and a seal); nothing in it is needed here.
-    return Snapshot(zxid, sessions, nodes, digest, dbid)
+    return Snapshot(zxid, sessions, nodes, digest, dbid, True)
 
 
 def _parse_nodes(data, offset, acls, nodes, path):
-    """The node records up to the "/" end marker; returns the offset after it.
+    """The node records up to the "/" end marker, appended to ``nodes`` as flat rows ``(path,
+    data, acl, czxid, mzxid, ctime, mtime, version, cversion, aversion, ephemeral_owner,
+    pzxid)``; returns the offset after the marker.
 
-    Unrolled rather than going through ``Reader`` field by field: a million-znode snapshot spends
-    most of its decoding time here.
+    Unrolled rather than going through ``Reader`` field by field, slicing ``bytes`` directly
+    (one allocation per field) and building one plain tuple per node: a million-znode snapshot
+    spends most of its decoding time here.
     """
     append = nodes.append
     unpack_int = _INT.unpack_from
     unpack_tail = _ACL_AND_STAT.unpack_from
     tail_size = _ACL_AND_STAT.size
     size = len(data)
-    view = memoryview(data)
+    open_acl_id = OPEN_ACL_UNSAFE_ID
+    open_acl = OPEN_ACL_UNSAFE
+    get_acl = acls.get
     while True:
         if offset + 4 > size:
             raise CorruptSnapshotError(path, "the node list ends without its '/' end marker")
         (length,) = unpack_int(data, offset)
         offset += 4
-        if length < 0 or offset + length > size:
+        end = offset + length
+        if length < 0 or end > size:
             raise CorruptSnapshotError(path, f"node path length {length} at byte {offset - 4} is impossible")
-        node_path = str(view[offset:offset + length], "utf-8")
-        offset += length
+        node_path = data[offset:end].decode("utf-8")
+        offset = end + 4
         if node_path == "/":
-            return offset
-        if offset + 4 > size:
+            return end
+        if offset > size:
             raise CorruptSnapshotError(path, f"node {node_path!r} cut short")
-        (length,) = unpack_int(data, offset)
-        offset += 4
+        (length,) = unpack_int(data, end)
         if length == -1:
             node_data = None
-        elif length < -1 or offset + length > size:
-            raise CorruptSnapshotError(path, f"node {node_path!r} has an impossible data length {length}")
         else:
-            node_data = bytes(view[offset:offset + length])
-            offset += length
+            end = offset + length
+            if length < -1 or end > size:
+                raise CorruptSnapshotError(path, f"node {node_path!r} has an impossible data length {length}")
+            node_data = data[offset:end]
+            offset = end
         if offset + tail_size > size:
             raise CorruptSnapshotError(path, f"node {node_path!r} cut short")
-        acl_id, *stat = unpack_tail(data, offset)
+        (acl_id, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner,
+         pzxid) = unpack_tail(data, offset)
         offset += tail_size
-        if acl_id == OPEN_ACL_UNSAFE_ID:
-            acl = OPEN_ACL_UNSAFE
+        if acl_id == open_acl_id:
+            acl = open_acl
         else:
-            acl = acls.get(acl_id)
+            acl = get_acl(acl_id)
             if acl is None:
                 raise CorruptSnapshotError(path, f"node {node_path!r} refers to ACL {acl_id}, "
                                                  f"which the ACL table does not hold")
-        append(SnapshotNode(node_path or "/", node_data, acl, StatPersisted(*stat)))
+        append((node_path or "/", node_data, acl, czxid, mzxid, ctime, mtime, version, cversion,
+                aversion, owner, pzxid))
 
 
 def _check_seal(data, reader, checksum, path, what):
