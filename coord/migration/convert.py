@@ -22,6 +22,8 @@ Export writes the tree parents first with the stored stat fields, the session ta
 computed as ZooKeeper's DigestCalculator does, which ZooKeeper checks when it loads the snapshot.
 """
 
+import zlib
+
 from coord.migration import zkformat as Z
 from coord.protocol.codes import OpCode
 from coord.tree import txns as T
@@ -117,14 +119,23 @@ def snapshot_nodes(tree: DataTree):
 
 
 def digest_of(tree: DataTree) -> int:
-    """ZooKeeper's tree digest of ``tree`` (what its snapshots and log records carry)."""
-    node_digest = Z.node_digest
-    stat = Z.StatPersisted
+    """ZooKeeper's tree digest of ``tree`` (what its snapshots and log records carry).
+
+    ``Z.node_digest`` summed over every node, inlined: CRC32 of the path (the root as ""), the
+    data and the stat fields in DigestCalculator's order; 0 for nodes under /zookeeper/.
+    """
+    crc32 = zlib.crc32
+    pack = Z.STAT_FOR_DIGEST.pack
     total = 0
     for path, node in tree.nodes.items():     # a sum: the order does not matter
-        total += node_digest(path, node.data, stat(
-            node.czxid, node.mzxid, node.ctime, node.mtime, node.version, node.cversion,
-            node.aversion, node.ephemeral_owner, node.pzxid))
+        if path.startswith("/zookeeper/"):
+            continue
+        crc = crc32(path.encode("utf-8") if path != "/" else b"")
+        data = node.data
+        if data:
+            crc = crc32(data, crc)
+        total += crc32(pack(node.czxid, node.mzxid, node.pzxid, node.ctime, node.mtime,
+                            node.version, node.cversion, node.aversion, node.ephemeral_owner), crc)
     return Z.signed_long(total)
 
 

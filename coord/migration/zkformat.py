@@ -67,7 +67,7 @@ _INT = struct.Struct(">i")
 _LONG = struct.Struct(">q")
 _SESSION = struct.Struct(">qi")
 _ACL_AND_STAT = struct.Struct(">qqqqqiiiqq")   # acl id + StatPersisted
-_STAT_FOR_DIGEST = struct.Struct(">qqqqqiiiq")
+STAT_FOR_DIGEST = struct.Struct(">qqqqqiiiq")    # DigestCalculator's order of the stat fields
 _LOG_RECORD_HEAD = struct.Struct(">qi")        # checksum, length
 _TXN_HEADER = struct.Struct(">qiqqi")
 _SEAL_PATH = b"\x00\x00\x00\x01/"
@@ -484,7 +484,7 @@ def node_digest(path: str, data: bytes | None, stat: StatPersisted) -> int:
     crc = zlib.crc32(b"" if path == "/" else path.encode("utf-8"))
     if data:
         crc = zlib.crc32(data, crc)
-    return zlib.crc32(_STAT_FOR_DIGEST.pack(
+    return zlib.crc32(STAT_FOR_DIGEST.pack(
         stat.czxid, stat.mzxid, stat.pzxid, stat.ctime, stat.mtime, stat.version, stat.cversion,
         stat.aversion, stat.ephemeral_owner), crc)
 

@@ -404,11 +404,15 @@ class DataTree:
         return self.last_zxid, self._snapshot_nodes(out, list(self.nodes), nodes_per_chunk)
 
     def _snapshot_nodes(self, out, paths, nodes_per_chunk):
+        # Pieces joined once per chunk, and a node's tag, path and data length in one pack call
+        # with a Struct per path length (a million-node snapshot spends seconds here).
         nodes = self.nodes
         acl_numbers = {}
         pack_fixed = _NODE_FIXED.pack
-        pack_int = _INT.pack
+        heads = {}
+        parts = [bytes(out)]
         for start in range(0, len(paths), nodes_per_chunk):
+            add = parts.append
             for path in paths[start:start + nodes_per_chunk]:
                 node = nodes.get(path)
                 if node is None:
@@ -416,21 +420,30 @@ class DataTree:
                 number = acl_numbers.get(node.acl)
                 if number is None:
                     number = acl_numbers[node.acl] = len(acl_numbers)
-                    out += pack_int(2)
-                    out += pack_int(number)
-                    write_vector(out, node.acl, lambda o, a: a.serialize(o))
+                    record = bytearray(_INT.pack(2))
+                    record += _INT.pack(number)
+                    write_vector(record, node.acl, lambda o, a: a.serialize(o))
+                    add(bytes(record))
                 encoded = path.encode("utf-8")
-                out += pack_int(1)
-                out += pack_int(len(encoded))
-                out += encoded
-                write_buffer(out, node.data)
-                out += pack_fixed(number, node.czxid, node.mzxid, node.ctime, node.mtime,
-                                  node.version, node.cversion, node.aversion, node.ephemeral_owner,
-                                  node.pzxid)
-            yield bytes(out)
-            out = bytearray()
-        write_int(out, 0)   # end marker
-        yield bytes(out)
+                length = len(encoded)
+                pack_head = heads.get(length)
+                if pack_head is None:
+                    if len(heads) >= 1024:
+                        heads.clear()
+                    pack_head = heads[length] = struct.Struct(">ii%dsi" % length).pack
+                data = node.data
+                if data is None:
+                    add(pack_head(1, length, encoded, -1))
+                else:
+                    add(pack_head(1, length, encoded, len(data)))
+                    add(data)
+                add(pack_fixed(number, node.czxid, node.mzxid, node.ctime, node.mtime,
+                               node.version, node.cversion, node.aversion, node.ephemeral_owner,
+                               node.pzxid))
+            yield b"".join(parts)
+            parts = []
+        parts.append(_INT.pack(0))   # end marker
+        yield b"".join(parts)
 
     @classmethod
     def from_snapshot(cls, data):

@@ -171,3 +171,16 @@ def test_without_cramjam_snappy_is_a_named_error(monkeypatch):
     with pytest.raises(Z.SnappyUnavailableError, match="cramjam"):
         Z.decompress(b"\x82SNAPPY\x00" + bytes(8), "snappy", "snapshot.1.snappy")
     assert Z.decompress(Z.compress(b"still fine", "gz"), "gz", "snapshot.1.gz") == b"still fine"
+
+
+def test_the_inlined_tree_digest_is_zookeepers_node_digest_summed():
+    tree = DataTree()
+    header = T.TxnHeader(0x7, 1, 5, 1000)
+    tree.apply(header, T.CreateTxn("/a", None, Z.OPEN_ACL_UNSAFE, 0, 1))
+    tree.apply(header, T.CreateTxn("/a/é", b"\x00data", DIGEST_ACL, 0x7, 1))
+    tree.apply(header, T.CreateTxn("/b", b"", Z.OPEN_ACL_UNSAFE, 0, 2))
+    tree.apply(header, T.CreateTxn("/zookeeper/quota/x", b"not hashed", Z.OPEN_ACL_UNSAFE, 0, 1))
+    nodes = list(convert.snapshot_nodes(tree))
+    assert convert.digest_of(tree) == Z.tree_digest(nodes)
+    assert convert.digest_of(tree) == Z.signed_long(sum(
+        Z.node_digest(n.path, n.data, n.stat) for n in nodes if n.path != "/zookeeper/quota/x"))
