@@ -184,3 +184,42 @@ def test_the_inlined_tree_digest_is_zookeepers_node_digest_summed():
     assert convert.digest_of(tree) == Z.tree_digest(nodes)
     assert convert.digest_of(tree) == Z.signed_long(sum(
         Z.node_digest(n.path, n.data, n.stat) for n in nodes if n.path != "/zookeeper/quota/x"))
+
+
+def _zookeeper_dir_with_digest(root, digest_value=None):
+    """A ZooKeeper data dir holding one snapshot whose digest is ``digest_value`` (None: the
+    right one)."""
+    nodes = small_snapshot_nodes()
+    if digest_value is None:
+        digest_value = Z.tree_digest(nodes)
+    version_dir = root / "version-2"
+    version_dir.mkdir(parents=True)
+    (version_dir / "snapshot.7").write_bytes(
+        Z.encode_snapshot([(0x1234, 30000)], nodes, Z.ZxidDigest(7, Z.DIGEST_VERSION, digest_value)))
+    return str(root)
+
+
+def test_import_checks_zookeepers_digest_and_writes_nothing_on_a_mismatch(tmp_path):
+    from coord.migration import commands
+    target = tmp_path / "coord"
+    with pytest.raises(commands.MigrationError, match="does not match ZooKeeper's own digest"):
+        commands.import_zookeeper(_zookeeper_dir_with_digest(tmp_path / "bad", 12345), str(target),
+                                  warn=lambda m: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]     # no target, no temporary
+    summary = commands.import_zookeeper(_zookeeper_dir_with_digest(tmp_path / "good"), str(target),
+                                        warn=lambda m: None)
+    assert "matches ZooKeeper's digest at zxid 0x7" in summary
+
+
+def test_a_failing_digest_computation_fails_the_import(tmp_path, monkeypatch):
+    from coord.migration import commands
+
+    def broken(tree):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(convert, "digest_of", broken)
+    target = tmp_path / "coord"
+    with pytest.raises((commands.MigrationError, RuntimeError), match="boom"):
+        commands.import_zookeeper(_zookeeper_dir_with_digest(tmp_path / "zk"), str(target),
+                                  warn=lambda m: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zk"]
