@@ -88,10 +88,11 @@ def load_zookeeper_tree(zk_dir, zk_log_dir=None, *, warn: Say, progress: Say = _
 def _rebuild_zookeeper_tree(zk_dir, zk_log_dir, *, warn: Say, progress: Say):
     """(the tree ZooKeeper would hold before its dead-session cleanup, ZooKeeperState,
     (zxid, ZooKeeper's own digest of that tree) or None when it wrote none we can compute)."""
-    state = zkdir.load(zk_dir, zk_log_dir, warn=warn, progress=progress)
+    state = zkdir.load(zk_dir, zk_log_dir, warn=warn, progress=progress,
+                       read_nodes=convert.snapshot_tree_reader)
     if state.snapshot is not None:
         tree = convert.tree_from_snapshot(state.snapshot)
-        progress(f"loaded {len(state.snapshot.nodes)} znodes and {len(state.snapshot.sessions)} "
+        progress(f"loaded {tree.node_count} znodes and {len(state.snapshot.sessions)} "
                  f"sessions from {state.snapshot_path}")
     else:
         tree = DataTree()

@@ -66,7 +66,7 @@ _FILE_HEADER = struct.Struct(">iiq")
 _INT = struct.Struct(">i")
 _LONG = struct.Struct(">q")
 _SESSION = struct.Struct(">qi")
-_ACL_AND_STAT = struct.Struct(">qqqqqiiiqq")   # acl id + StatPersisted
+ACL_AND_STAT = struct.Struct(">qqqqqiiiqq")    # a node record's acl id + StatPersisted
 STAT_FOR_DIGEST = struct.Struct(">qqqqqiiiq")    # DigestCalculator's order of the stat fields
 _LOG_RECORD_HEAD = struct.Struct(">qi")        # checksum, length
 _TXN_HEADER = struct.Struct(">qiqqi")
@@ -132,12 +132,9 @@ class ZxidDigest(NamedTuple):
 class Snapshot(NamedTuple):
     zxid: int                       # from the file name: the snapshot's start
     sessions: list                  # [(session_id, timeout_ms)]
-    nodes: list                     # [SnapshotNode], parents before children
+    nodes: list                     # [SnapshotNode], parents before children (or see read_nodes)
     digest: ZxidDigest | None       # the tree digest at digest.zxid (3.6+), zxid 0 = none
     dbid: int
-    # True: ``nodes`` holds flat rows (path, data, acl, *StatPersisted) as DataTree.restore takes
-    # them, not SnapshotNodes (what an import asks for: a million NamedTuples cost seconds).
-    flat: bool = False
 
 
 class TxnHeader(NamedTuple):
@@ -314,24 +311,31 @@ def _read_acl(reader: Reader) -> ACL:
     return ACL(reader.read_int(), Id(reader.read_ustring(), reader.read_ustring()))
 
 
-def parse_snapshot(data: bytes, zxid: int, path: str, *, flat: bool = False) -> Snapshot:
+def parse_snapshot(data: bytes, zxid: int, path: str, *, read_nodes=None) -> Snapshot:
     """Decode an uncompressed snapshot stream and verify its seals; raises CorruptSnapshotError.
 
-    ``flat``: the nodes as flat rows rather than SnapshotNodes (see ``Snapshot.flat``).
+    ``read_nodes(data, offset, acls, path) -> (nodes, offset after the "/" end marker)`` takes
+    the place of decoding the node records into SnapshotNodes, for an importer that builds its
+    own structure straight from the bytes (``convert.snapshot_tree_reader``: a million
+    SnapshotNodes cost seconds); ``Snapshot.nodes`` is then what it returned. ``acls`` maps the
+    snapshot's ACL ids to ACL tuples (OPEN_ACL_UNSAFE_ID is not in it). It must raise on anything
+    it cannot use (any error counts as an undecodable snapshot); the seals are checked after it.
     """
     try:
-        snapshot = _parse_snapshot(bytes(data), zxid, path)
+        return _parse_snapshot(bytes(data), zxid, path, read_nodes or _read_snapshot_nodes)
     except CorruptSnapshotError:
         raise
     except Exception as e:   # the jute reader's RemoteProtocolError, a bad UTF-8 path, ...
         raise CorruptSnapshotError(path, f"cannot be decoded: {e}") from None
-    if flat:
-        return snapshot
-    return snapshot._replace(flat=False, nodes=[
-        SnapshotNode(row[0], row[1], row[2], StatPersisted(*row[3:])) for row in snapshot.nodes])
 
 
-def _parse_snapshot(data, zxid, path):
+def _read_snapshot_nodes(data, offset, acls, path):
+    rows = []
+    end = _parse_nodes(data, offset, acls, rows, path)
+    return [SnapshotNode(row[0], row[1], row[2], StatPersisted(*row[3:])) for row in rows], end
+
+
+def _parse_snapshot(data, zxid, path, read_nodes):
     if len(data) < _FILE_HEADER.size:
         raise CorruptSnapshotError(path, f"only {len(data)} bytes")
     magic, version, dbid = _FILE_HEADER.unpack_from(data, 0)
@@ -346,9 +350,7 @@ def _parse_snapshot(data, zxid, path):
     for _ in range(reader.read_int()):
         acl_id = reader.read_long()
         acls[acl_id] = tuple(reader.read_vector(_read_acl) or ())
-    nodes = []
-    offset = _parse_nodes(data, reader.offset, acls, nodes, path)
-    reader.offset = offset
+    nodes, reader.offset = read_nodes(data, reader.offset, acls, path)
     checksum = zlib.adler32(memoryview(data)[:reader.offset])
     checksum = _check_seal(data, reader, checksum, path, "tree")
     digest = None
@@ -366,7 +368,7 @@ def _parse_snapshot(data, zxid, path):
         if digest_zxid > 0:
             digest = ZxidDigest(digest_zxid, digest_version, digest_value)
     # 3.9 may append the last processed zxid (and a seal); nothing in it is needed here.
-    return Snapshot(zxid, sessions, nodes, digest, dbid, True)
+    return Snapshot(zxid, sessions, nodes, digest, dbid)
 
 
 def _parse_nodes(data, offset, acls, nodes, path):
@@ -375,13 +377,13 @@ def _parse_nodes(data, offset, acls, nodes, path):
     pzxid)``; returns the offset after the marker.
 
     Unrolled rather than going through ``Reader`` field by field, slicing ``bytes`` directly
-    (one allocation per field) and building one plain tuple per node: a million-znode snapshot
-    spends most of its decoding time here.
+    (one allocation per field). ``convert.snapshot_tree_reader`` is the same loop building tree
+    nodes instead of rows (the import's hot path); a change to one belongs in the other.
     """
     append = nodes.append
     unpack_int = _INT.unpack_from
-    unpack_tail = _ACL_AND_STAT.unpack_from
-    tail_size = _ACL_AND_STAT.size
+    unpack_tail = ACL_AND_STAT.unpack_from
+    tail_size = ACL_AND_STAT.size
     size = len(data)
     open_acl_id = OPEN_ACL_UNSAFE_ID
     open_acl = OPEN_ACL_UNSAFE
@@ -457,7 +459,7 @@ def encode_snapshot(sessions, nodes, digest: ZxidDigest | None) -> bytes:
     for acl, acl_id in acl_ids.items():
         write_long(out, acl_id)
         write_vector(out, acl, lambda o, a: a.serialize(o))
-    pack_tail = _ACL_AND_STAT.pack
+    pack_tail = ACL_AND_STAT.pack
     for node in nodes:
         write_ustring(out, "" if node.path == "/" else node.path)
         write_buffer(out, node.data)

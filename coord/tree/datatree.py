@@ -312,14 +312,7 @@ class DataTree:
         built-in nodes stays without them. Raises ValueError on a missing root or parent, or a
         path given twice.
         """
-        tree = cls.__new__(cls)
-        tree._acls = {}
-        tree.nodes = {}
-        tree.sessions = dict(sessions)
-        tree.ephemerals = {}
-        tree.containers = set()
-        tree.ttl_nodes = set()
-        tree.last_zxid = last_zxid
+        tree = cls.restoring(last_zxid, sessions)
         all_nodes = tree.nodes
         new_node = Node.__new__
         shared_acl = tree._shared_acl
@@ -369,11 +362,30 @@ class DataTree:
             all_nodes[path] = node
             if ephemeral_owner:
                 index(path, node)
-        if "/" not in all_nodes:
-            raise ValueError("no root node")
-        tree.quotas = Quotas()
-        tree.quotas.rebuild(tree)   # as ZooKeeper recounts quotas when it loads a snapshot
+        tree.restored()
         return tree
+
+    @classmethod
+    def restoring(cls, last_zxid, sessions):
+        """A tree with no nodes at all, for ``restore`` (or an importer's own loop doing what
+        ``restore`` does, then ``restored``)."""
+        tree = cls.__new__(cls)
+        tree._acls = {}
+        tree.nodes = {}
+        tree.sessions = dict(sessions)
+        tree.ephemerals = {}
+        tree.containers = set()
+        tree.ttl_nodes = set()
+        tree.quotas = Quotas()
+        tree.last_zxid = last_zxid
+        return tree
+
+    def restored(self):
+        """Finish a restore: the root must be there; quotas are recounted, as ZooKeeper does
+        when it loads a snapshot."""
+        if "/" not in self.nodes:
+            raise ValueError("no root node")
+        self.quotas.rebuild(self)
 
     # -- snapshots -------------------------------------------------------------------------------
 

@@ -31,20 +31,55 @@ def test_snapshot_round_trip_keeps_every_field():
     assert snapshot.digest == digest
 
 
-def test_every_flipped_byte_of_a_snapshot_is_caught():
+READERS = pytest.mark.parametrize("read_nodes", [None, convert.snapshot_tree_reader],
+                                  ids=["snapshot-nodes", "import-tree"])
+
+
+@READERS
+def test_every_flipped_byte_of_a_snapshot_is_caught(read_nodes):
     stream = Z.encode_snapshot([(0x1234, 30000)], small_snapshot_nodes(), Z.ZxidDigest(7, 2, 99))
     for offset in range(len(stream)):
         damaged = bytearray(stream)
         damaged[offset] ^= 0x10
         with pytest.raises(Z.CorruptSnapshotError):
-            Z.parse_snapshot(bytes(damaged), 7, "snapshot.7")
+            Z.parse_snapshot(bytes(damaged), 7, "snapshot.7", read_nodes=read_nodes)
 
 
-def test_a_truncated_snapshot_is_caught():
+@READERS
+def test_a_truncated_snapshot_is_caught(read_nodes):
     stream = Z.encode_snapshot([], small_snapshot_nodes(), None)
     for size in range(0, len(stream), 7):
         with pytest.raises(Z.CorruptSnapshotError):
-            Z.parse_snapshot(stream[:size], 7, "snapshot.7")
+            Z.parse_snapshot(stream[:size], 7, "snapshot.7", read_nodes=read_nodes)
+
+
+def test_the_import_reader_builds_the_tree_restore_builds():
+    nodes = small_snapshot_nodes() + [
+        Z.SnapshotNode("/a/c", b"x", DIGEST_ACL, Z.StatPersisted(9, 9, 1, 1, 0, 0, 0, 0, 9)),
+        Z.SnapshotNode("/zookeeper", b"", Z.OPEN_ACL_UNSAFE, Z.StatPersisted(0, 0, 0, 0, 0, 0, 0, 0, 0))]
+    stream = Z.encode_snapshot([(0x1234, 30000)], nodes, None)
+    via_rows = convert.tree_from_snapshot(Z.parse_snapshot(stream, 7, "snapshot.7"))
+    direct = convert.tree_from_snapshot(
+        Z.parse_snapshot(stream, 7, "snapshot.7", read_nodes=convert.snapshot_tree_reader))
+    assert list(convert.snapshot_nodes(direct)) == list(convert.snapshot_nodes(via_rows))
+    assert {p: n.children for p, n in direct.nodes.items()} == \
+        {p: n.children for p, n in via_rows.nodes.items()}
+    assert (direct.sessions, direct.last_zxid, direct.ephemerals) == \
+        (via_rows.sessions, via_rows.last_zxid, via_rows.ephemerals)
+    assert direct.get("/a").acl is direct.get("/a/c").acl
+
+
+@pytest.mark.parametrize("paths, reason", [
+    (["/", "/a/b"], "comes before its parent"),
+    (["/", "/a", "/a"], "given twice"),
+    (["/a"], "comes before its parent"),
+    (["/", "/a", "/"], "root node is not the first"),
+])
+def test_the_import_reader_refuses_a_tree_zookeeper_would_refuse(paths, reason):
+    stat = Z.StatPersisted(0, 0, 0, 0, 0, 0, 0, 0, 0)
+    stream = Z.encode_snapshot([], [Z.SnapshotNode(p, b"", Z.OPEN_ACL_UNSAFE, stat) for p in paths], None)
+    with pytest.raises(Z.CorruptSnapshotError, match=reason):
+        Z.parse_snapshot(stream, 7, "snapshot.7", read_nodes=convert.snapshot_tree_reader)
 
 
 @pytest.mark.parametrize("compression", ["gz", "snappy"])
