@@ -1,6 +1,6 @@
 """Import time of a big ZooKeeper data dir into coord, against ZooKeeper's own load time.
 
-    python -m benchmarks.migration_import [--znodes 1000000] [--log-records 20000]
+    python -m benchmarks.migration_import [--znodes 1000000] [--log-records 20000] [--repeat 1]
 
 Builds the data dir the way ZooKeeper would hold it: a seed snapshot of ``--znodes`` znodes
 (1000 per parent, 32 bytes of data each) is handed to Apache ZooKeeper 3.8, which loads it and
@@ -14,11 +14,14 @@ records after that snapshot; ZooKeeper is stopped. Then, on copies of that direc
   ``--verify`` (which also reads the result back), and a coord server start on the result until it
   answers ``ruok``.
 
-Numbers on a shared 2-core machine are noisy; the ratio is the figure to quote.
+Numbers on a shared 2-core machine are noisy; the ratio is the figure to quote. ``--repeat N``
+alternates N ZooKeeper loads with N default imports (each pair back to back, so both meet the
+same load on the machine) and reports every pair's ratio and their median.
 """
 
 import argparse
 import re
+import statistics
 import resource
 import shutil
 import subprocess
@@ -80,10 +83,22 @@ def zookeeper_load(work: Path) -> tuple:
     return ready_s, (int(loaded[-1]) / 1000 if loaded else None), cpu_s
 
 
+def coord_import(zk_data: Path, target: Path, flags: list) -> tuple:
+    """(wall s, CPU s) of one ``coord import-zookeeper`` in a fresh process, into a fresh dir."""
+    shutil.rmtree(target, ignore_errors=True)
+    cpu_before = children_cpu_s()
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "coord", "import-zookeeper", "--quiet", *flags,
+                    "--from", str(zk_data), "--data-dir", str(target)], check=True)
+    return time.monotonic() - started, children_cpu_s() - cpu_before
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--znodes", type=int, default=1_000_000)
     parser.add_argument("--log-records", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="ZooKeeper load / default import pairs to run, alternating")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     reason = zookeeper_unavailable_reason()
@@ -118,24 +133,26 @@ def main(argv=None):
         sizes = {p.name: p.stat().st_size for p in versions.iterdir()}
         print(f"ZooKeeper wrote: {sizes}", flush=True)
 
-        zk_copy = work / "zk-load" / "data"
-        shutil.copytree(source / "data", zk_copy)
-        ready_s, loaded_s, zk_cpu_s = zookeeper_load(work / "zk-load")
-        print(f"ZooKeeper 3.8 load: 'Snapshot loaded in' {loaded_s} s; start until serving {ready_s:.1f} s; "
-              f"CPU of the whole run (start, load, start-up snapshot, stop) {zk_cpu_s:.1f} s", flush=True)
-
-        for flags in ([], ["--verify"]):
-            target = work / "coord" / "data"
-            shutil.rmtree(target, ignore_errors=True)
-            cpu_before = children_cpu_s()
-            started = time.monotonic()
-            subprocess.run([sys.executable, "-m", "coord", "import-zookeeper", "--quiet", *flags,
-                            "--from", str(source / "data"), "--data-dir", str(target)], check=True)
-            import_s = time.monotonic() - started
-            import_cpu_s = children_cpu_s() - cpu_before
-            print(f"coord import-zookeeper {' '.join(flags) or '(default)'}: "
-                  f"{import_s:.1f} s, CPU {import_cpu_s:.1f} s; ratio to ZooKeeper's start until "
-                  f"serving: wall {import_s / ready_s:.2f}, CPU {import_cpu_s / zk_cpu_s:.2f}", flush=True)
+        ratios = []
+        for run in range(1, args.repeat + 1):
+            zk_copy = work / "zk-load" / "data"
+            shutil.rmtree(work / "zk-load", ignore_errors=True)
+            shutil.copytree(source / "data", zk_copy)
+            ready_s, loaded_s, zk_cpu_s = zookeeper_load(work / "zk-load")
+            print(f"ZooKeeper 3.8 load: 'Snapshot loaded in' {loaded_s} s; start until serving {ready_s:.1f} s; "
+                  f"CPU of the whole run (start, load, start-up snapshot, stop) {zk_cpu_s:.1f} s", flush=True)
+            flag_sets = ([], ["--verify"]) if run == args.repeat else ([],)
+            for flags in flag_sets:
+                import_s, import_cpu_s = coord_import(source / "data", work / "coord" / "data", flags)
+                print(f"coord import-zookeeper {' '.join(flags) or '(default)'}: "
+                      f"{import_s:.1f} s, CPU {import_cpu_s:.1f} s; ratio to ZooKeeper's start until "
+                      f"serving: wall {import_s / ready_s:.2f}, CPU {import_cpu_s / zk_cpu_s:.2f}", flush=True)
+                if not flags:
+                    ratios.append(import_s / ready_s)
+        if args.repeat > 1:
+            print(f"default import / ZooKeeper start until serving, wall, per pair: "
+                  f"{', '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}",
+                  flush=True)
         coord = CoordProcess(work / "coord")
         started = time.monotonic()
         coord.start(timeout_s=600)

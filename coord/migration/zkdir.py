@@ -50,7 +50,7 @@ class TxnLogGapError(Z.ZooKeeperFormatError):
 
 
 class ZooKeeperState(NamedTuple):
-    snapshot: Z.Snapshot | None
+    snapshot: Z.Snapshot | None    # .nodes as load's read_nodes made them (default SnapshotNodes)
     snapshot_path: str | None
     records: list                  # Z.LogRecord after the snapshot's zxid, in zxid order
     log_paths: list                # the log files read
@@ -101,10 +101,10 @@ def list_logs(log_dir: str) -> list:
     return found
 
 
-def read_snapshot(path: str, zxid: int, compression: str) -> Z.Snapshot:
+def read_snapshot(path: str, zxid: int, compression: str, *, read_nodes=None) -> Z.Snapshot:
     with open(path, "rb") as file:
         raw = file.read()
-    return Z.parse_snapshot(Z.decompress(raw, compression, path), zxid, path)
+    return Z.parse_snapshot(Z.decompress(raw, compression, path), zxid, path, read_nodes=read_nodes)
 
 
 def read_log(path: str) -> Z.LogScan:
@@ -119,9 +119,11 @@ def follows(previous_zxid: int, zxid: int) -> bool:
     return (zxid >> 32) > (previous_zxid >> 32) and (zxid & _EPOCH_COUNTER_MASK) == 1
 
 
-def load(snap_dir: str, log_dir: str | None = None, *, warn: Warn, progress: Warn | None = None
-         ) -> ZooKeeperState:
-    """What a restart of ZooKeeper on these directories would load; see the module doc."""
+def load(snap_dir: str, log_dir: str | None = None, *, warn: Warn, progress: Warn | None = None,
+         read_nodes=None) -> ZooKeeperState:
+    """What a restart of ZooKeeper on these directories would load; see the module doc.
+
+    ``read_nodes``: how the snapshot's node records are decoded (``Z.parse_snapshot``)."""
     snap_dir = version_dir(snap_dir)
     log_dir = version_dir(log_dir) if log_dir is not None else snap_dir
     progress = progress or (lambda message: None)
@@ -132,7 +134,7 @@ def load(snap_dir: str, log_dir: str | None = None, *, warn: Warn, progress: War
     for zxid, path, compression in list_snapshots(snap_dir):
         progress(f"reading snapshot {path}")
         try:
-            snapshot = read_snapshot(path, zxid, compression)
+            snapshot = read_snapshot(path, zxid, compression, read_nodes=read_nodes)
         except Z.ZooKeeperFormatError as error:
             skipped.append(str(error))
             warn(f"skipping {error}; trying an older snapshot")

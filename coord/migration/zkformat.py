@@ -66,8 +66,8 @@ _FILE_HEADER = struct.Struct(">iiq")
 _INT = struct.Struct(">i")
 _LONG = struct.Struct(">q")
 _SESSION = struct.Struct(">qi")
-_ACL_AND_STAT = struct.Struct(">qqqqqiiiqq")   # acl id + StatPersisted
-_STAT_FOR_DIGEST = struct.Struct(">qqqqqiiiq")
+ACL_AND_STAT = struct.Struct(">qqqqqiiiqq")    # a node record's acl id + StatPersisted
+STAT_FOR_DIGEST = struct.Struct(">qqqqqiiiq")    # DigestCalculator's order of the stat fields
 _LOG_RECORD_HEAD = struct.Struct(">qi")        # checksum, length
 _TXN_HEADER = struct.Struct(">qiqqi")
 _SEAL_PATH = b"\x00\x00\x00\x01/"
@@ -132,7 +132,7 @@ class ZxidDigest(NamedTuple):
 class Snapshot(NamedTuple):
     zxid: int                       # from the file name: the snapshot's start
     sessions: list                  # [(session_id, timeout_ms)]
-    nodes: list                     # [SnapshotNode], parents before children
+    nodes: list                     # [SnapshotNode], parents before children (or see read_nodes)
     digest: ZxidDigest | None       # the tree digest at digest.zxid (3.6+), zxid 0 = none
     dbid: int
 
@@ -311,17 +311,31 @@ def _read_acl(reader: Reader) -> ACL:
     return ACL(reader.read_int(), Id(reader.read_ustring(), reader.read_ustring()))
 
 
-def parse_snapshot(data: bytes, zxid: int, path: str) -> Snapshot:
-    """Decode an uncompressed snapshot stream and verify its seals; raises CorruptSnapshotError."""
+def parse_snapshot(data: bytes, zxid: int, path: str, *, read_nodes=None) -> Snapshot:
+    """Decode an uncompressed snapshot stream and verify its seals; raises CorruptSnapshotError.
+
+    ``read_nodes(data, offset, acls, path) -> (nodes, offset after the "/" end marker)`` takes
+    the place of decoding the node records into SnapshotNodes, for an importer that builds its
+    own structure straight from the bytes (``convert.snapshot_tree_reader``: a million
+    SnapshotNodes cost seconds); ``Snapshot.nodes`` is then what it returned. ``acls`` maps the
+    snapshot's ACL ids to ACL tuples (OPEN_ACL_UNSAFE_ID is not in it). It must raise on anything
+    it cannot use (any error counts as an undecodable snapshot); the seals are checked after it.
+    """
     try:
-        return _parse_snapshot(data, zxid, path)
+        return _parse_snapshot(bytes(data), zxid, path, read_nodes or _read_snapshot_nodes)
     except CorruptSnapshotError:
         raise
     except Exception as e:   # the jute reader's RemoteProtocolError, a bad UTF-8 path, ...
         raise CorruptSnapshotError(path, f"cannot be decoded: {e}") from None
 
 
-def _parse_snapshot(data, zxid, path):
+def _read_snapshot_nodes(data, offset, acls, path):
+    rows = []
+    end = _parse_nodes(data, offset, acls, rows, path)
+    return [SnapshotNode(row[0], row[1], row[2], StatPersisted(*row[3:])) for row in rows], end
+
+
+def _parse_snapshot(data, zxid, path, read_nodes):
     if len(data) < _FILE_HEADER.size:
         raise CorruptSnapshotError(path, f"only {len(data)} bytes")
     magic, version, dbid = _FILE_HEADER.unpack_from(data, 0)
@@ -336,9 +350,7 @@ def _parse_snapshot(data, zxid, path):
     for _ in range(reader.read_int()):
         acl_id = reader.read_long()
         acls[acl_id] = tuple(reader.read_vector(_read_acl) or ())
-    nodes = []
-    offset = _parse_nodes(data, reader.offset, acls, nodes, path)
-    reader.offset = offset
+    nodes, reader.offset = read_nodes(data, reader.offset, acls, path)
     checksum = zlib.adler32(memoryview(data)[:reader.offset])
     checksum = _check_seal(data, reader, checksum, path, "tree")
     digest = None
@@ -360,51 +372,59 @@ def _parse_snapshot(data, zxid, path):
 
 
 def _parse_nodes(data, offset, acls, nodes, path):
-    """The node records up to the "/" end marker; returns the offset after it.
+    """The node records up to the "/" end marker, appended to ``nodes`` as flat rows ``(path,
+    data, acl, czxid, mzxid, ctime, mtime, version, cversion, aversion, ephemeral_owner,
+    pzxid)``; returns the offset after the marker.
 
-    Unrolled rather than going through ``Reader`` field by field: a million-znode snapshot spends
-    most of its decoding time here.
+    Unrolled rather than going through ``Reader`` field by field, slicing ``bytes`` directly
+    (one allocation per field). ``convert.snapshot_tree_reader`` is the same loop building tree
+    nodes instead of rows (the import's hot path); a change to one belongs in the other.
     """
     append = nodes.append
     unpack_int = _INT.unpack_from
-    unpack_tail = _ACL_AND_STAT.unpack_from
-    tail_size = _ACL_AND_STAT.size
+    unpack_tail = ACL_AND_STAT.unpack_from
+    tail_size = ACL_AND_STAT.size
     size = len(data)
-    view = memoryview(data)
+    open_acl_id = OPEN_ACL_UNSAFE_ID
+    open_acl = OPEN_ACL_UNSAFE
+    get_acl = acls.get
     while True:
         if offset + 4 > size:
             raise CorruptSnapshotError(path, "the node list ends without its '/' end marker")
         (length,) = unpack_int(data, offset)
         offset += 4
-        if length < 0 or offset + length > size:
+        end = offset + length
+        if length < 0 or end > size:
             raise CorruptSnapshotError(path, f"node path length {length} at byte {offset - 4} is impossible")
-        node_path = str(view[offset:offset + length], "utf-8")
-        offset += length
+        node_path = data[offset:end].decode("utf-8")
+        offset = end + 4
         if node_path == "/":
-            return offset
-        if offset + 4 > size:
+            return end
+        if offset > size:
             raise CorruptSnapshotError(path, f"node {node_path!r} cut short")
-        (length,) = unpack_int(data, offset)
-        offset += 4
+        (length,) = unpack_int(data, end)
         if length == -1:
             node_data = None
-        elif length < -1 or offset + length > size:
-            raise CorruptSnapshotError(path, f"node {node_path!r} has an impossible data length {length}")
         else:
-            node_data = bytes(view[offset:offset + length])
-            offset += length
+            end = offset + length
+            if length < -1 or end > size:
+                raise CorruptSnapshotError(path, f"node {node_path!r} has an impossible data length {length}")
+            node_data = data[offset:end]
+            offset = end
         if offset + tail_size > size:
             raise CorruptSnapshotError(path, f"node {node_path!r} cut short")
-        acl_id, *stat = unpack_tail(data, offset)
+        (acl_id, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner,
+         pzxid) = unpack_tail(data, offset)
         offset += tail_size
-        if acl_id == OPEN_ACL_UNSAFE_ID:
-            acl = OPEN_ACL_UNSAFE
+        if acl_id == open_acl_id:
+            acl = open_acl
         else:
-            acl = acls.get(acl_id)
+            acl = get_acl(acl_id)
             if acl is None:
                 raise CorruptSnapshotError(path, f"node {node_path!r} refers to ACL {acl_id}, "
                                                  f"which the ACL table does not hold")
-        append(SnapshotNode(node_path or "/", node_data, acl, StatPersisted(*stat)))
+        append((node_path or "/", node_data, acl, czxid, mzxid, ctime, mtime, version, cversion,
+                aversion, owner, pzxid))
 
 
 def _check_seal(data, reader, checksum, path, what):
@@ -439,7 +459,7 @@ def encode_snapshot(sessions, nodes, digest: ZxidDigest | None) -> bytes:
     for acl, acl_id in acl_ids.items():
         write_long(out, acl_id)
         write_vector(out, acl, lambda o, a: a.serialize(o))
-    pack_tail = _ACL_AND_STAT.pack
+    pack_tail = ACL_AND_STAT.pack
     for node in nodes:
         write_ustring(out, "" if node.path == "/" else node.path)
         write_buffer(out, node.data)
@@ -466,7 +486,7 @@ def node_digest(path: str, data: bytes | None, stat: StatPersisted) -> int:
     crc = zlib.crc32(b"" if path == "/" else path.encode("utf-8"))
     if data:
         crc = zlib.crc32(data, crc)
-    return zlib.crc32(_STAT_FOR_DIGEST.pack(
+    return zlib.crc32(STAT_FOR_DIGEST.pack(
         stat.czxid, stat.mzxid, stat.pzxid, stat.ctime, stat.mtime, stat.version, stat.cversion,
         stat.aversion, stat.ephemeral_owner), crc)
 

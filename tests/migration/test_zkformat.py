@@ -31,20 +31,55 @@ def test_snapshot_round_trip_keeps_every_field():
     assert snapshot.digest == digest
 
 
-def test_every_flipped_byte_of_a_snapshot_is_caught():
+READERS = pytest.mark.parametrize("read_nodes", [None, convert.snapshot_tree_reader],
+                                  ids=["snapshot-nodes", "import-tree"])
+
+
+@READERS
+def test_every_flipped_byte_of_a_snapshot_is_caught(read_nodes):
     stream = Z.encode_snapshot([(0x1234, 30000)], small_snapshot_nodes(), Z.ZxidDigest(7, 2, 99))
     for offset in range(len(stream)):
         damaged = bytearray(stream)
         damaged[offset] ^= 0x10
         with pytest.raises(Z.CorruptSnapshotError):
-            Z.parse_snapshot(bytes(damaged), 7, "snapshot.7")
+            Z.parse_snapshot(bytes(damaged), 7, "snapshot.7", read_nodes=read_nodes)
 
 
-def test_a_truncated_snapshot_is_caught():
+@READERS
+def test_a_truncated_snapshot_is_caught(read_nodes):
     stream = Z.encode_snapshot([], small_snapshot_nodes(), None)
     for size in range(0, len(stream), 7):
         with pytest.raises(Z.CorruptSnapshotError):
-            Z.parse_snapshot(stream[:size], 7, "snapshot.7")
+            Z.parse_snapshot(stream[:size], 7, "snapshot.7", read_nodes=read_nodes)
+
+
+def test_the_import_reader_builds_the_tree_restore_builds():
+    nodes = small_snapshot_nodes() + [
+        Z.SnapshotNode("/a/c", b"x", DIGEST_ACL, Z.StatPersisted(9, 9, 1, 1, 0, 0, 0, 0, 9)),
+        Z.SnapshotNode("/zookeeper", b"", Z.OPEN_ACL_UNSAFE, Z.StatPersisted(0, 0, 0, 0, 0, 0, 0, 0, 0))]
+    stream = Z.encode_snapshot([(0x1234, 30000)], nodes, None)
+    via_rows = convert.tree_from_snapshot(Z.parse_snapshot(stream, 7, "snapshot.7"))
+    direct = convert.tree_from_snapshot(
+        Z.parse_snapshot(stream, 7, "snapshot.7", read_nodes=convert.snapshot_tree_reader))
+    assert list(convert.snapshot_nodes(direct)) == list(convert.snapshot_nodes(via_rows))
+    assert {p: n.children for p, n in direct.nodes.items()} == \
+        {p: n.children for p, n in via_rows.nodes.items()}
+    assert (direct.sessions, direct.last_zxid, direct.ephemerals) == \
+        (via_rows.sessions, via_rows.last_zxid, via_rows.ephemerals)
+    assert direct.get("/a").acl is direct.get("/a/c").acl
+
+
+@pytest.mark.parametrize("paths, reason", [
+    (["/", "/a/b"], "comes before its parent"),
+    (["/", "/a", "/a"], "given twice"),
+    (["/a"], "comes before its parent"),
+    (["/", "/a", "/"], "root node is not the first"),
+])
+def test_the_import_reader_refuses_a_tree_zookeeper_would_refuse(paths, reason):
+    stat = Z.StatPersisted(0, 0, 0, 0, 0, 0, 0, 0, 0)
+    stream = Z.encode_snapshot([], [Z.SnapshotNode(p, b"", Z.OPEN_ACL_UNSAFE, stat) for p in paths], None)
+    with pytest.raises(Z.CorruptSnapshotError, match=reason):
+        Z.parse_snapshot(stream, 7, "snapshot.7", read_nodes=convert.snapshot_tree_reader)
 
 
 @pytest.mark.parametrize("compression", ["gz", "snappy"])
@@ -171,3 +206,55 @@ def test_without_cramjam_snappy_is_a_named_error(monkeypatch):
     with pytest.raises(Z.SnappyUnavailableError, match="cramjam"):
         Z.decompress(b"\x82SNAPPY\x00" + bytes(8), "snappy", "snapshot.1.snappy")
     assert Z.decompress(Z.compress(b"still fine", "gz"), "gz", "snapshot.1.gz") == b"still fine"
+
+
+def test_the_inlined_tree_digest_is_zookeepers_node_digest_summed():
+    tree = DataTree()
+    header = T.TxnHeader(0x7, 1, 5, 1000)
+    tree.apply(header, T.CreateTxn("/a", None, Z.OPEN_ACL_UNSAFE, 0, 1))
+    tree.apply(header, T.CreateTxn("/a/é", b"\x00data", DIGEST_ACL, 0x7, 1))
+    tree.apply(header, T.CreateTxn("/b", b"", Z.OPEN_ACL_UNSAFE, 0, 2))
+    tree.apply(header, T.CreateTxn("/zookeeper/quota/x", b"not hashed", Z.OPEN_ACL_UNSAFE, 0, 1))
+    nodes = list(convert.snapshot_nodes(tree))
+    assert convert.digest_of(tree) == Z.tree_digest(nodes)
+    assert convert.digest_of(tree) == Z.signed_long(sum(
+        Z.node_digest(n.path, n.data, n.stat) for n in nodes if n.path != "/zookeeper/quota/x"))
+
+
+def _zookeeper_dir_with_digest(root, digest_value=None):
+    """A ZooKeeper data dir holding one snapshot whose digest is ``digest_value`` (None: the
+    right one)."""
+    nodes = small_snapshot_nodes()
+    if digest_value is None:
+        digest_value = Z.tree_digest(nodes)
+    version_dir = root / "version-2"
+    version_dir.mkdir(parents=True)
+    (version_dir / "snapshot.7").write_bytes(
+        Z.encode_snapshot([(0x1234, 30000)], nodes, Z.ZxidDigest(7, Z.DIGEST_VERSION, digest_value)))
+    return str(root)
+
+
+def test_import_checks_zookeepers_digest_and_writes_nothing_on_a_mismatch(tmp_path):
+    from coord.migration import commands
+    target = tmp_path / "coord"
+    with pytest.raises(commands.MigrationError, match="does not match ZooKeeper's own digest"):
+        commands.import_zookeeper(_zookeeper_dir_with_digest(tmp_path / "bad", 12345), str(target),
+                                  warn=lambda m: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]     # no target, no temporary
+    summary = commands.import_zookeeper(_zookeeper_dir_with_digest(tmp_path / "good"), str(target),
+                                        warn=lambda m: None)
+    assert "matches ZooKeeper's digest at zxid 0x7" in summary
+
+
+def test_a_failing_digest_computation_fails_the_import(tmp_path, monkeypatch):
+    from coord.migration import commands
+
+    def broken(tree):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(convert, "digest_of", broken)
+    target = tmp_path / "coord"
+    with pytest.raises((commands.MigrationError, RuntimeError), match="boom"):
+        commands.import_zookeeper(_zookeeper_dir_with_digest(tmp_path / "zk"), str(target),
+                                  warn=lambda m: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zk"]
