@@ -55,7 +55,7 @@ from coord.testing.servers import (
     zookeeper_unavailable_reason,
 )
 from jepsen_like.netns import Network
-from jepsen_like.proxy import ProxyNetwork
+from jepsen_like.proxy import ProxyNetwork, zookeeper_election_rewriter
 
 __all__ = [
     "Ensemble",
@@ -222,18 +222,22 @@ class Ensemble:
     def _route_through(self, proxy: ProxyNetwork) -> None:
         """One proxy link per ordered member pair (and per port for ZooKeeper); each member's config
         dials the others through its own links."""
-        for source in self.members:
-            settings = self.processes[source.name].link_settings
-            for target in self.members:
-                if target.name == source.name:
-                    continue
-                peer = proxy.add_link(source.name, target.name, (target.host, target.peer_port), "peer")
-                if self.system == "coord":
-                    settings[f"coord.dial.{target.id}"] = f"{LOCALHOST}:{peer}"
-                else:
-                    election = proxy.add_link(source.name, target.name, (target.host, target.election_port),
-                                              "election")
-                    settings[f"server.{target.id}"] = f"{LOCALHOST}:{peer}:{election}"
+        pairs = [(a, b) for a in self.members for b in self.members if a.name != b.name]
+        peer = {(a.id, b.id): proxy.add_link(a.name, b.name, (b.host, b.peer_port), "peer") for a, b in pairs}
+        if self.system == "coord":
+            for a, b in pairs:
+                self.processes[a.name].link_settings[f"coord.dial.{b.id}"] = f"{LOCALHOST}:{peer[a.id, b.id]}"
+            return
+        # ZooKeeper: b may answer a's election connection by dialling back at the address in a's
+        # first message; the rewriter makes that the b -> a link. So the reverse links come first.
+        election: dict[tuple[int, int], int] = {}
+        for a, b in sorted(pairs, key=lambda pair: pair[0].id < pair[1].id):
+            back = election.get((b.id, a.id))
+            rewrite = zookeeper_election_rewriter(f"{LOCALHOST}:{back}") if back is not None else None
+            election[a.id, b.id] = proxy.add_link(a.name, b.name, (b.host, b.election_port), "election", rewrite)
+        for a, b in pairs:
+            self.processes[a.name].link_settings[f"server.{b.id}"] = (
+                f"{LOCALHOST}:{peer[a.id, b.id]}:{election[a.id, b.id]}")
 
     # -- addresses ------------------------------------------------------------------------------
     @property

@@ -21,11 +21,23 @@ under a lock and wakes the loop. Faults, with the interface of :class:`jepsen_li
   bytes flow on, in order (as TCP retransmits after a partition heals), and held connections are
   connected through, except those whose dialler gave up meanwhile (their TCP state is CLOSE_WAIT:
   like a SYN that never arrived, they are dropped without reaching the target).
+* a target that refuses (a member down, or not listening yet) is retried for up to
+  ``connect_retry_s`` (2 s) before the dialler's connection is closed: the dialler already saw
+  it accepted by the proxy, so it cannot be told "refused"; the retry resolves the common race
+  of dialling a new leader a few ms before it listens, as the dialler's own retry would.
 * ``delay(a, ms, jitter_ms)``: every chunk read on a link touching a is delivered ``ms`` ± jitter
   later (order kept: a chunk never overtakes the one before it).
 * ``lose(a, percent)``: a byte stream cannot lose bytes without corrupting it, so loss is what TCP
   makes of it: each chunk is "lost" with that probability and pays a retransmission timeout
   (200 ms, doubling for each further loss, at most 3) before it is delivered.
+
+ZooKeeper's election port needs one protocol-aware touch. When a member with a lower id dials a
+higher one, the higher one drops that connection and dials back, at the election address the
+dialler put in its first message (``QuorumCnxManager`` initial message: protocol version, sid,
+then ``host:port``), not at the address its own zoo.cfg names: that would bypass the proxy (a cut
+member would still hear elections). So an ``election`` link made with
+:func:`zookeeper_election_rewriter` rewrites that one address to the reverse link's port, as a NAT
+helper would; nothing else is ever read or changed.
 
 Bounded: at most ``buffer_bytes`` are held per direction of a connection (the proxy then stops
 reading that side), the loop wakes at least every 0.5 s, and :meth:`ProxyNetwork.destroy` (also
@@ -45,13 +57,15 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
-__all__ = ["ProxyNetwork", "ProxyError"]
+__all__ = ["ProxyNetwork", "ProxyError", "zookeeper_election_rewriter"]
 
 HOST = "127.0.0.1"
 _CHUNK = 65536
 _TCP_CLOSE_WAIT = 8  # tcp_states.h: the peer sent FIN
+_CONNECT_RETRY_INTERVAL_S = 0.05
+_FIRST_MESSAGE_LIMIT = 4096  # a first message not decided within this many bytes passes unchanged
 
 
 class ProxyError(RuntimeError):
@@ -66,9 +80,11 @@ class _Link:
     target_address: tuple[str, int]
     listener: socket.socket
     port: int
+    rewrite_first: Callable[[bytes], bytes | None] | None = None
     connections: int = 0
     bytes_forwarded: int = 0
     held: int = 0
+    rewritten: int = 0
 
     @property
     def pair(self) -> frozenset[str]:
@@ -91,9 +107,12 @@ class _Connection:
         self.link = link
         self.client = client
         self.upstream: socket.socket | None = None
-        self.state = "held"  # held -> connecting -> open -> closed
+        self.state = "held"  # held -> connecting (<-> retrying) -> open -> closed
         self.up = _Direction()    # client -> upstream
         self.down = _Direction()  # upstream -> client
+        self.first: bytes | None = b"" if link.rewrite_first is not None else None  # undecided first bytes
+        self.first_attempt = 0.0  # when the proxy first dialled the target for it
+        self.retry_at = 0.0
 
 
 class ProxyNetwork:
@@ -104,8 +123,9 @@ class ProxyNetwork:
     delay_available = True
 
     def __init__(self, members: Sequence[str], *, buffer_bytes: int = 1 << 20, rto_ms: float = 200.0,
-                 seed: int | None = None):
+                 connect_retry_s: float = 2.0, seed: int | None = None):
         self.members = list(members)
+        self.connect_retry_s = connect_retry_s
         self.buffer_bytes = buffer_bytes
         self.rto_ms = rto_ms
         self.created = False
@@ -174,9 +194,12 @@ class ProxyNetwork:
         self.destroy()
 
     # -- links ----------------------------------------------------------------------------------
-    def add_link(self, source: str, target: str, target_address: tuple[str, int], label: str = "") -> int:
+    def add_link(self, source: str, target: str, target_address: tuple[str, int], label: str = "",
+                 rewrite_first: Callable[[bytes], bytes | None] | None = None) -> int:
         """Listen on a fresh 127.0.0.1 port that forwards to ``target_address`` (one of
-        ``target``'s member ports) on behalf of ``source``; returns the port for source's config."""
+        ``target``'s member ports) on behalf of ``source``; returns the port for source's config.
+        ``rewrite_first``: given the bytes the dialler sent so far, returns None (need more) or
+        what to forward instead (see :func:`zookeeper_election_rewriter`)."""
         if not self.created:
             raise ProxyError("create() the proxy network before adding links")
         if source == target or source not in self.members or target not in self.members:
@@ -186,7 +209,8 @@ class ProxyNetwork:
         listener.bind((HOST, 0))
         listener.listen(64)
         listener.setblocking(False)
-        link = _Link(source, target, label, tuple(target_address), listener, listener.getsockname()[1])
+        link = _Link(source, target, label, tuple(target_address), listener, listener.getsockname()[1],
+                     rewrite_first)
         with self._lock:
             self._links.append(link)
             self._by_listener[listener] = link
@@ -198,7 +222,8 @@ class ProxyNetwork:
         with self._lock:
             return [{"source": l.source, "target": l.target, "label": l.label, "port": l.port,
                      "target_port": l.target_address[1], "connections": l.connections,
-                     "bytes": l.bytes_forwarded, "held": l.held, "cut": l.pair in self._cuts}
+                     "bytes": l.bytes_forwarded, "held": l.held, "rewritten": l.rewritten,
+                     "cut": l.pair in self._cuts}
                     for l in self._links]
 
     def describe(self) -> str:
@@ -249,7 +274,7 @@ class ProxyNetwork:
             self._loss.clear()
             for connection in list(self._connections):
                 if connection.state == "held":
-                    self._release(connection)
+                    self._release(connection, after_cut=True)
         self._wake()
 
     def faults(self) -> dict:
@@ -296,6 +321,7 @@ class ProxyNetwork:
                         return
                     for key, mask in events:
                         self._handle(key.fileobj, mask)
+                    self._retry_due()
                     self._flush_due()
             except Exception as problem:  # noqa: BLE001 - never let one bad socket stop the network
                 if not self._running:
@@ -335,6 +361,10 @@ class ProxyNetwork:
                 self._set_interest(connection.client, 0)
                 self._set_interest(connection.upstream, selectors.EVENT_WRITE)
                 continue
+            if connection.state == "retrying":
+                self._set_interest(connection.client, 0)
+                timeout = min(timeout, connection.retry_at - now)
+                continue
             for sock, incoming, outgoing in ((connection.client, connection.up, connection.down),
                                              (connection.upstream, connection.down, connection.up)):
                 events = 0
@@ -364,7 +394,7 @@ class ProxyNetwork:
         connection = self._owner.get(sock)
         if connection is None or connection.state == "closed":
             return
-        if connection.state == "held" or self._is_cut(connection.link):
+        if connection.state in ("held", "retrying") or self._is_cut(connection.link):
             return  # cut after the loop armed: silence from now on
         if connection.state == "connecting":
             if sock is connection.upstream and mask & selectors.EVENT_WRITE:
@@ -399,11 +429,17 @@ class ProxyNetwork:
             else:
                 self._release(connection)
 
-    def _release(self, connection: _Connection) -> None:
-        """Connect a held connection to its target (at accept, or at heal)."""
-        if _peer_gave_up(connection.client):
+    def _release(self, connection: _Connection, after_cut: bool = False) -> None:
+        """Connect a connection to its target: at accept, or at heal for one held during a cut.
+        (A connection whose dialler sent its bytes and closed at once is forwarded at accept: that
+        is a short conversation, not a dialler that gave up.)"""
+        if after_cut and _peer_gave_up(connection.client):
             self._close(connection)  # its dialler gave up during the cut: it never got through
             return
+        connection.first_attempt = time.monotonic()
+        self._connect_upstream(connection)
+
+    def _connect_upstream(self, connection: _Connection) -> None:
         upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         upstream.setblocking(False)
         upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -414,14 +450,49 @@ class ProxyNetwork:
         if code == 0:
             connection.state = "open"
         elif code not in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
-            self._close(connection)  # the target is down: the dialler sees the connection end
+            self._upstream_failed(connection)
 
     def _connected(self, connection: _Connection) -> None:
         code = connection.upstream.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code != 0:
-            self._close(connection)
+            self._upstream_failed(connection)
         else:
             connection.state = "open"
+
+    def _upstream_failed(self, connection: _Connection) -> None:
+        """The target refused. The dialler already saw its connection accepted (by us), so it
+        cannot be told "refused"; retrying for a moment resolves the common race (dialling a
+        leader a few ms before it listens) as the dialler's own retry would. After
+        ``connect_retry_s`` the dialler sees its connection end."""
+        self._drop_upstream(connection)
+        if time.monotonic() - connection.first_attempt >= self.connect_retry_s:
+            self._close(connection)
+            return
+        connection.state = "retrying"
+        connection.retry_at = time.monotonic() + _CONNECT_RETRY_INTERVAL_S
+
+    def _drop_upstream(self, connection: _Connection) -> None:
+        sock, connection.upstream = connection.upstream, None
+        if sock is None:
+            return
+        self._owner.pop(sock, None)
+        if sock in self._registered:
+            try:
+                self._selector.unregister(sock)
+            except (KeyError, ValueError, OSError):
+                pass
+            del self._registered[sock]
+        sock.close()
+
+    def _retry_due(self) -> None:
+        now = time.monotonic()
+        for connection in list(self._connections):
+            if connection.state == "retrying" and connection.retry_at <= now:
+                if self._is_cut(connection.link):
+                    connection.state = "held"  # cut meanwhile: silence, retried at heal
+                    connection.link.held += 1
+                else:
+                    self._connect_upstream(connection)
 
     def _read(self, connection: _Connection, sock: socket.socket, direction: _Direction) -> None:
         try:
@@ -432,9 +503,25 @@ class ProxyNetwork:
             self._close(connection)
             return
         if not data:
+            if direction is connection.up and connection.first:
+                self._queue(connection, direction, connection.first)  # undecided: pass on as it came
+            connection.first = None
             direction.eof = True
             self._flush(connection, direction)
             return
+        if direction is connection.up and connection.first is not None:
+            pending = connection.first + data
+            replaced = connection.link.rewrite_first(pending)
+            if replaced is None and len(pending) < _FIRST_MESSAGE_LIMIT:
+                connection.first = pending
+                return
+            connection.first = None
+            if replaced is not None and replaced != pending:
+                connection.link.rewritten += 1
+            data = pending if replaced is None else replaced
+        self._queue(connection, direction, data)
+
+    def _queue(self, connection: _Connection, direction: _Direction, data: bytes) -> None:
         now = time.monotonic()
         at = max(direction.last_at, now + self._extra_delay_s(connection.link))
         direction.last_at = at
@@ -513,3 +600,31 @@ def _peer_gave_up(sock: socket.socket) -> bool:
     except (OSError, AttributeError):
         return False
     return bool(info) and struct.unpack("B", info[:1])[0] == _TCP_CLOSE_WAIT
+
+
+_ZK_PROTOCOL_VERSIONS = (-65536, -65535)  # QuorumCnxManager PROTOCOL_VERSION_V1, _V2
+
+
+def zookeeper_election_rewriter(address: str) -> Callable[[bytes], bytes | None]:
+    """For a ZooKeeper election link a -> b: rewrite the election address in a's initial message
+    (``long protocolVersion, long sid, int length, "host:port[|host:port...]"``) to ``address``
+    (the b -> a election link), so that b, when it drops a's connection and dials back, dials
+    through the proxy. A first message of another shape (an old-protocol bare sid) passes unchanged."""
+    replacement = address.encode("ascii")
+
+    def rewrite(data: bytes) -> bytes | None:
+        if len(data) < 8:
+            return None
+        (version,) = struct.unpack(">q", data[:8])
+        if version not in _ZK_PROTOCOL_VERSIONS:
+            return data
+        if len(data) < 20:
+            return None
+        (length,) = struct.unpack(">i", data[16:20])
+        if not 0 < length <= 1024:
+            return data
+        if len(data) < 20 + length:
+            return None
+        return data[:16] + struct.pack(">i", len(replacement)) + replacement + data[20 + length:]
+
+    return rewrite

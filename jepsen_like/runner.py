@@ -167,33 +167,7 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
         for leftover in sweep_leftovers():
             log(f"removed leftover {leftover}")
         nemesis = make_nemesis(config.nemesis)
-        network_note = "one member: 127.0.0.1"
-        network_kind = "none"
-        if config.network not in NETWORKS:
-            raise RunImpossible(f"unknown network {config.network!r}; known: {', '.join(NETWORKS)}")
-        if config.nodes > 1:
-            reason = network_unavailable_reason()
-            if config.network == "netns" or (config.network == "auto" and reason is None):
-                if reason is not None:
-                    raise RunImpossible(f"network namespaces unavailable: {reason}")
-                network = Network([f"n{i}" for i in range(1, config.nodes + 1)])
-                network.create()  # assigned first: a half-built network is destroyed in finally
-                network_kind = "netns"
-                network_note = f"network namespaces on bridge {network.bridge} ({network.subnet})"
-                if not network.delay_available:
-                    network_note += "; no netem in this kernel, so flaky links lose packets but are not delayed"
-            elif config.network in ("proxy", "auto"):
-                network = ProxyNetwork([f"n{i}" for i in range(1, config.nodes + 1)], seed=seed + 1)
-                network.create()
-                network_kind = "proxy"
-                why = "asked for" if config.network == "proxy" else f"namespaces unavailable: {reason}"
-                network_note = (f"proxy: TCP fault proxy on 127.0.0.1, NOT network namespaces ({why}); partitions "
-                                f"cut member-to-member links only (clients reach every member directly); "
-                                f"loss and delay act on the byte stream, not on packets")
-            else:
-                network_kind = "loopback"
-                network_note = (f"127.0.0.1 without namespaces or proxy (asked for: --network loopback); network "
-                                f"nemeses refused")
+        network, network_kind, network_note = _network_for(config, seed)
         coord_settings, coord_env = _coord_settings(config)
         try:
             ensemble = Ensemble(config.system, config.nodes, run_dir, network=network,
@@ -337,6 +311,38 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
             network.destroy()
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _network_for(config: RunConfig, seed: int) -> tuple[Network | ProxyNetwork | None, str, str]:
+    """The network between the members (created, so the caller must destroy it), its kind
+    (``netns``, ``proxy``, ``loopback`` or ``none`` for one member) and the results' note."""
+    if config.network not in NETWORKS:
+        raise RunImpossible(f"unknown network {config.network!r}; known: {', '.join(NETWORKS)}")
+    if config.nodes == 1:
+        return None, "none", "one member: 127.0.0.1"
+    names = [f"n{i}" for i in range(1, config.nodes + 1)]
+    reason = network_unavailable_reason()
+    if config.network == "netns" or (config.network == "auto" and reason is None):
+        if reason is not None:
+            raise RunImpossible(f"network namespaces unavailable: {reason}")
+        network = Network(names)
+        try:
+            network.create()
+        except BaseException:
+            network.destroy()  # a half-built network is removed before the error goes on
+            raise
+        note = f"network namespaces on bridge {network.bridge} ({network.subnet})"
+        if not network.delay_available:
+            note += "; no netem in this kernel, so flaky links lose packets but are not delayed"
+        return network, "netns", note
+    if config.network in ("proxy", "auto"):
+        proxy = ProxyNetwork(names, seed=seed + 1).create()
+        why = "asked for" if config.network == "proxy" else f"namespaces unavailable: {reason}"
+        return proxy, "proxy", (f"proxy: TCP fault proxy on 127.0.0.1, NOT network namespaces ({why}); partitions "
+                                f"cut member-to-member links only (clients reach every member directly); loss and "
+                                f"delay act on the byte stream, not on packets")
+    return None, "loopback", ("127.0.0.1 without namespaces or proxy (asked for: --network loopback); network "
+                              "nemeses refused")
 
 
 def _coord_settings(config: RunConfig) -> tuple[dict[str, object], dict[str, str]]:

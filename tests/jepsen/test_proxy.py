@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from jepsen_like.proxy import ProxyError, ProxyNetwork
+from jepsen_like.proxy import ProxyError, ProxyNetwork, zookeeper_election_rewriter
 
 
 class EchoServer:
@@ -192,7 +192,9 @@ def test_a_target_that_is_down_ends_the_connection_and_destroy_closes_everything
     server.close()
     time.sleep(0.1)
     with connect(port) as sock:
-        assert echo(sock) == "closed"
+        started = time.monotonic()
+        assert echo(sock, timeout=10) == "closed"  # after the proxy's retries (2 s) run out
+        assert time.monotonic() - started >= 1.5
     with pytest.raises(ProxyError):
         network.add_link("n1", "n1", ("127.0.0.1", 1))
     port2, _ = link(proxy, "n2", "n3")
@@ -204,3 +206,67 @@ def test_a_target_that_is_down_ends_the_connection_and_destroy_closes_everything
     with pytest.raises(OSError):
         connect(port2, timeout=1)
     live.close()
+
+
+def test_the_zookeeper_election_rewriter_replaces_only_the_address():
+    import struct
+
+    rewrite = zookeeper_election_rewriter("127.0.0.1:40001")
+    address = b"127.0.0.1:3888"
+    message = struct.pack(">qqi", -65536, 1, len(address)) + address + b"then notifications"
+    for cut in range(1, 8 + 8 + 4 + len(address)):
+        assert rewrite(message[:cut]) is None  # waits for the whole initial message
+    assert rewrite(message) == (struct.pack(">qqi", -65536, 1, 15) + b"127.0.0.1:40001" + b"then notifications")
+    v2 = struct.pack(">qqi", -65535, 2, len(address)) + address
+    assert rewrite(v2).endswith(b"127.0.0.1:40001")
+    old_protocol = struct.pack(">q", 3) + b"rest"  # a bare sid (protocol before 3.5): nothing to rewrite
+    assert rewrite(old_protocol) == old_protocol
+
+
+def test_a_link_rewrites_the_first_message_and_nothing_after(proxy):
+    network, servers = proxy
+    server = EchoServer()
+    servers.append(server)
+    port = network.add_link("n1", "n2", ("127.0.0.1", server.port), "election",
+                            rewrite_first=lambda data: b"new!" + data[3:] if len(data) >= 6 else None)
+
+    def receive(sock, count):
+        got = b""
+        while len(got) < count:
+            got += sock.recv(100)
+        return got
+
+    with connect(port, timeout=3) as sock:
+        sock.sendall(b"old")
+        time.sleep(0.2)  # not enough for the rewriter yet: held back, not forwarded
+        sock.sendall(b"abc")
+        assert receive(sock, 7) == b"new!abc"
+        sock.sendall(b"old")  # later bytes pass untouched
+        assert receive(sock, 3) == b"old"
+    assert network.links()[0]["rewritten"] == 1
+
+
+def test_a_target_that_starts_listening_a_moment_later_is_reached(proxy):
+    """The race a new leader's followers run into: they dial before it listens. The proxy has
+    already accepted, so it retries the target instead of resetting the dialler."""
+    network, servers = proxy
+    placeholder = socket.socket()
+    placeholder.bind(("127.0.0.1", 0))
+    port_later = placeholder.getsockname()[1]
+    placeholder.close()  # a port nobody listens on (yet)
+    port = network.add_link("n1", "n2", ("127.0.0.1", port_later), "peer")
+    with connect(port, timeout=5) as sock:
+        sock.sendall(b"early")
+        time.sleep(0.5)
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port_later))
+        listener.listen(1)
+        listener.settimeout(5)
+        try:
+            conn, _ = listener.accept()
+            conn.settimeout(5)
+            assert conn.recv(100) == b"early"
+            conn.close()
+        finally:
+            listener.close()
