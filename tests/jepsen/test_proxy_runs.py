@@ -2,7 +2,7 @@
 under partition-majority and partition-leader, valid, with proof that each partition took effect;
 the planted bug ``ack-before-quorum`` caught over the proxy as it is over namespaces; a ZooKeeper
 ensemble over the proxy, valid; and ``auto`` choosing the proxy when namespaces are unavailable.
-The planted-bug run takes about 45 s, so it is under ``-m slow`` (as its namespace twin is).
+All five take about 75 s here; the planted-bug run is the longest (about 30 s).
 
 Proof that a partition took effect: the first fault of a run is injected by :class:`ProbedPartition`,
 which keeps one client session on every member (clients reach members directly, the proxy only
@@ -149,9 +149,8 @@ def test_coord_partition_leader_over_the_proxy_changes_the_leader(tmp_path):
     assert probe["leader_during"] not in (None, probe["isolated"]), probe
 
 
-# About 45 s here (the final phase waits out clients of a member whose log diverged): under -m slow,
-# as the same test over namespaces is in tests/jepsen/test_planted_bugs.py.
-@pytest.mark.slow
+# About 30 s here, the longest test of this file (its namespace twin in test_planted_bugs.py is under
+# -m slow); kept in the default suite because it is the one that shows a planted bug caught without root.
 @pytest.mark.timeout(360)
 def test_ack_before_quorum_is_caught_over_the_proxy(tmp_path):
     """As tests/jepsen/test_planted_bugs.py does over namespaces: set + partition-leader, a few
