@@ -356,7 +356,7 @@ class Ensemble:
         if self.network is None:
             where = "127.0.0.1 (no network faults possible)"
         elif self.network.kind == "proxy":
-            where = f"127.0.0.1, members linked through the jepsen_like TCP fault proxy (not namespaces)"
+            where = "127.0.0.1, members linked through the jepsen_like TCP fault proxy (not namespaces)"
         else:
             where = f"network namespaces on bridge {self.network.bridge} ({self.network.subnet})"
         return f"{self.system} x{len(self.members)} at {self.connect_string}, {where}"

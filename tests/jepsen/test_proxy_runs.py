@@ -14,7 +14,6 @@ isolated write commit."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
