@@ -48,6 +48,9 @@ class Config:
     server_id: int = 0
     # Ensemble: member id -> Member, from zoo.cfg's server.N lines; empty for a standalone server.
     members: dict = dataclasses.field(default_factory=dict)
+    # coord.dial.N=HOST:PORT: member id -> (host, port) this member dials for member N's peer port
+    # instead of server.N's address (a proxy or NAT between members); server.N lines stay identical.
+    dial_addresses: dict = dataclasses.field(default_factory=dict)
     election_timeout_ms: int = 500                 # coord.electionTimeoutMs: base; jittered up to 2x
     heartbeat_ms: int = 50                         # coord.heartbeatMs: leader heartbeats and the tick
     init_limit: int = 10                           # initLimit (reported by conf; see docs/operations.md)
@@ -157,6 +160,16 @@ class Config:
                 raise ConfigError("the ensemble has no voting member (every server.N is an observer)")
             if self.server_id > 255:
                 raise ConfigError("server ids must be in 1..255")
+            for member_id in sorted(self.dial_addresses):
+                if member_id not in self.members:
+                    raise ConfigError("coord.dial.%d: the ensemble has no member %d (no server.%d line)"
+                                      % (member_id, member_id, member_id))
+                if member_id == self.server_id:
+                    self.warnings.append("coord.dial.%d names this member itself, which it never "
+                                         "dials: unused here" % member_id)
+        elif self.dial_addresses:
+            raise ConfigError("coord.dial.%d: a standalone server (no server.N lines) dials no member"
+                              % min(self.dial_addresses))
         elif not 0 <= self.server_id <= 127:
             raise ConfigError("server id must be in 0..127")
         self._finish_monitoring()
@@ -319,6 +332,24 @@ class Member:
         return text
 
 
+def parse_dial_address(key, value):
+    """Parse a ``coord.dial.N`` value, ``HOST:PORT`` (``[v6addr]:PORT``); ConfigError names the key."""
+    text = value.strip()
+    host, sep, port_text = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or ":" in host and not text.startswith("["):
+        raise ConfigError("%s=%s: expected HOST:PORT (the address to dial for that member's peer "
+                          "port)" % (key, text))
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError("%s=%s: the port must be a number" % (key, text)) from None
+    if not 0 < port <= 65535:
+        raise ConfigError("%s: %d is not a TCP port" % (key, port))
+    return host, port
+
+
 def parse_member(key, value):
     """Parse one server.N line's value; raises ConfigError naming the key."""
     spec, _, client = value.strip().partition(";")
@@ -437,6 +468,13 @@ def parse_zoo_cfg(text, config=None, source="zoo.cfg"):
             if not 1 <= member_id <= 255:
                 raise ConfigError("%s line %d: %s: server ids must be in 1..255" % (source, number, key))
             config.members[member_id] = parse_member(key, value)
+            continue
+        if key.startswith("coord.dial."):
+            suffix = key[len("coord.dial."):]
+            if not suffix.isdigit() or not 1 <= int(suffix) <= 255:
+                raise ConfigError("%s line %d: %s: expected coord.dial.N with N a member id (1..255)"
+                                  % (source, number, key))
+            config.dial_addresses[int(suffix)] = parse_dial_address(key, value)
             continue
         if key.startswith("ssl.quorum."):
             config.ssl_quorum_options[key[len("ssl.quorum."):]] = value.strip()

@@ -113,6 +113,11 @@ def check(path, myid=None):
             members.append((key, text, number))
         elif key in config.ignored_keys:
             ignored.append((key, number, ignored_reason(key)))
+        elif key.startswith("coord.dial.") and key[11:].isdigit():
+            host, port = config.dial_addresses[int(key[11:])]
+            text = "%s:%d" % ("[%s]" % host if ":" in host else host, port)
+            honoured.append((key, "%s (dialled for member %s's peer port instead of server.%s's)"
+                             % (text, key[11:], key[11:]), number))
         elif key in honoured_table:
             attribute, _parse = honoured_table[key]
             honoured.append((key, format_value(getattr(config, attribute)), number))

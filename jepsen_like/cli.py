@@ -146,8 +146,9 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="TEST ONLY (coord): run the members with this bug planted, to see the checkers catch it")
     run.add_argument("--quiet", type=float, default=defaults.quiet_s, metavar="S", help="seconds between faults")
     run.add_argument("--fault", type=float, default=defaults.fault_s, metavar="S", help="seconds each fault lasts")
-    run.add_argument("--network", choices=("auto", "netns", "loopback"), default=defaults.network,
-                     help="auto: namespaces when root and more than one member")
+    run.add_argument("--network", choices=("auto", "netns", "proxy", "loopback"), default=defaults.network,
+                     help="auto: namespaces when root (with ip and nft), else the TCP fault proxy between members; "
+                          "loopback: members talk directly, no network faults")
     run.add_argument("--suite", choices=("quick",), help="quick: a short run of every workload x nemesis, as a table")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress line")
     return parser

@@ -15,8 +15,13 @@ The process handling (own process group, bounded start, SIGTERM then SIGKILL, SI
 logs appended across restarts) is the test kit's (``coord.testing.servers``); the member classes
 here only add the ensemble's configuration, the ``myid`` file, and, when the ensemble has a
 :class:`~jepsen_like.netns.Network`, the ``ip netns exec`` prefix that puts the process in its own
-namespace at its own address. Without one, members share 127.0.0.1 on distinct ports (kill and
-pause work; partitions cannot).
+namespace at its own address. With a :class:`~jepsen_like.proxy.ProxyNetwork` (no root), members
+share 127.0.0.1 on distinct ports and dial each other through the proxy's links, one per ordered
+pair and port: coord member i gets ``coord.dial.j=127.0.0.1:<link i->j>`` (its ``server.N`` lines
+stay identical to everyone's, as coord's cluster digest requires); ZooKeeper member i lists
+``server.j=127.0.0.1:<quorum link i->j>:<election link i->j>`` (its own line is its real ports;
+ZooKeeper does not require identical lines). Without any network, members share 127.0.0.1 and
+talk directly (kill and pause work; partitions cannot).
 
 A member is *started* when its process answers ``ruok``; the ensemble is *healthy* when every
 running member's ``srvr`` reports a serving mode (``leader``/``follower``/``observer``, or
@@ -50,6 +55,7 @@ from coord.testing.servers import (
     zookeeper_unavailable_reason,
 )
 from jepsen_like.netns import Network
+from jepsen_like.proxy import ProxyNetwork, zookeeper_election_rewriter
 
 __all__ = [
     "Ensemble",
@@ -107,11 +113,13 @@ class _EnsembleMember:
     peers: Sequence[Member]
     exec_prefix: Sequence[str]
     solo: bool
+    link_settings: dict
 
     def _setup_member(self, member: Member, peers: Sequence[Member], exec_prefix: Sequence[str]) -> None:
         self.member = member
         self.peers = tuple(peers)
         self.exec_prefix = tuple(exec_prefix)
+        self.link_settings = {}  # set by the Ensemble when a proxy stands between members
         self.solo = len(self.peers) == 1
         self.host = member.host  # the kit's class attribute is 127.0.0.1
 
@@ -121,6 +129,7 @@ class _EnsembleMember:
         settings: dict = {"initLimit": 10, "syncLimit": 5}
         for peer in self.peers:
             settings[f"server.{peer.id}"] = f"{peer.host}:{peer.peer_port}:{peer.election_port}"
+        settings.update(self.link_settings)
         return settings
 
     def zoo_cfg_settings(self) -> dict:
@@ -175,7 +184,8 @@ class CoordMember(_EnsembleMember, CoordProcess):
 class Ensemble:
     """N members of one system. ``network`` (created by the caller) puts each in a namespace."""
 
-    def __init__(self, system: str, nodes: int, root: Path, *, network: Network | None = None, tick_ms: int = 500,
+    def __init__(self, system: str, nodes: int, root: Path, *, network: Network | ProxyNetwork | None = None,
+                 tick_ms: int = 500,
                  coord_settings: Mapping[str, object] | None = None, coord_env: Mapping[str, str] | None = None):
         if system not in SYSTEMS:
             raise ValueError(f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
@@ -189,7 +199,7 @@ class Ensemble:
         self.root = Path(root)
         self.network = network
         names = [f"n{i}" for i in range(1, nodes + 1)]
-        if network is not None:
+        if network is not None and network.kind == "netns":
             members = [Member(i, name, network.addresses[name], CLIENT_PORT, PEER_PORT, ELECTION_PORT)
                        for i, name in enumerate(names, start=1)]
         else:
@@ -200,12 +210,34 @@ class Ensemble:
             raise ValueError("coord settings given for a ZooKeeper ensemble")
         self.processes: dict[str, ZooKeeperMember | CoordMember] = {}
         for m in members:
-            prefix = network.exec_prefix(m.name) if network is not None else ()
+            prefix = network.exec_prefix(m.name) if network is not None and network.kind == "netns" else ()
             work_dir = self.root / "nodes" / m.name
             if system == "zookeeper":
                 self.processes[m.name] = ZooKeeperMember(work_dir, m, members, prefix, tick_ms)
             else:
                 self.processes[m.name] = CoordMember(work_dir, m, members, prefix, tick_ms, coord_settings, coord_env)
+        if isinstance(network, ProxyNetwork) and nodes > 1:
+            self._route_through(network)
+
+    def _route_through(self, proxy: ProxyNetwork) -> None:
+        """One proxy link per ordered member pair (and per port for ZooKeeper); each member's config
+        dials the others through its own links."""
+        pairs = [(a, b) for a in self.members for b in self.members if a.name != b.name]
+        peer = {(a.id, b.id): proxy.add_link(a.name, b.name, (b.host, b.peer_port), "peer") for a, b in pairs}
+        if self.system == "coord":
+            for a, b in pairs:
+                self.processes[a.name].link_settings[f"coord.dial.{b.id}"] = f"{LOCALHOST}:{peer[a.id, b.id]}"
+            return
+        # ZooKeeper: b may answer a's election connection by dialling back at the address in a's
+        # first message; the rewriter makes that the b -> a link. So the reverse links come first.
+        election: dict[tuple[int, int], int] = {}
+        for a, b in sorted(pairs, key=lambda pair: pair[0].id < pair[1].id):
+            back = election.get((b.id, a.id))
+            rewrite = zookeeper_election_rewriter(f"{LOCALHOST}:{back}") if back is not None else None
+            election[a.id, b.id] = proxy.add_link(a.name, b.name, (b.host, b.election_port), "election", rewrite)
+        for a, b in pairs:
+            self.processes[a.name].link_settings[f"server.{b.id}"] = (
+                f"{LOCALHOST}:{peer[a.id, b.id]}:{election[a.id, b.id]}")
 
     # -- addresses ------------------------------------------------------------------------------
     @property
@@ -321,7 +353,11 @@ class Ensemble:
         self.stop_all()
 
     def describe(self) -> str:
-        where = (f"network namespaces on bridge {self.network.bridge} ({self.network.subnet})"
-                 if self.network is not None else "127.0.0.1 (no network faults possible)")
+        if self.network is None:
+            where = "127.0.0.1 (no network faults possible)"
+        elif self.network.kind == "proxy":
+            where = "127.0.0.1, members linked through the jepsen_like TCP fault proxy (not namespaces)"
+        else:
+            where = f"network namespaces on bridge {self.network.bridge} ({self.network.subnet})"
         return f"{self.system} x{len(self.members)} at {self.connect_string}, {where}"
 

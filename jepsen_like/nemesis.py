@@ -11,7 +11,8 @@ description, ``fault: end``) so checkers and reports see exactly when the fault 
 are idempotent and the runner heals everything again at the end, whatever happened.
 
 Kinds: process faults (kill -9 then restart; SIGSTOP then SIGCONT) on a random member or on the
-leader, found through ``srvr``; network faults (needs the ensemble in namespaces): isolate one
+leader, found through ``srvr``; network faults (need the ensemble in namespaces, or linked
+through the TCP fault proxy of ``proxy.py``, which has the same interface): isolate one
 member or the leader, a majority/minority split, a bridge (two halves that cannot talk, one member
 talking to both), a ring (each member hears only its neighbours), flaky links (random loss, and
 delay with jitter where the kernel has netem); and ``mixed``, a random one of the others each time.
@@ -55,8 +56,8 @@ class Nemesis:
             raise NemesisUnavailable(f"nemesis {self.name} needs at least {self.min_nodes} members")
         if self.needs_network and not ensemble.partitionable:
             raise NemesisUnavailable(
-                f"nemesis {self.name} needs every member in its own network namespace, which needs root "
-                f"(members on 127.0.0.1 cannot be partitioned)"
+                f"nemesis {self.name} needs a network between the members: namespaces (root) or the TCP "
+                f"fault proxy (--network proxy); members talking directly on 127.0.0.1 cannot be partitioned"
             )
 
     def inject(self, ctx: NemesisContext) -> Any:
@@ -177,6 +178,8 @@ class Flaky(Nemesis):
             description["delay_ms"] = [self.delay_ms, self.jitter_ms]
         else:
             description["delay"] = "unavailable: this kernel has no netem"
+        if getattr(network, "kind", "") == "proxy":
+            description["network"] = "proxy: loss and delay at the stream level (a lost chunk waits a retransmission timeout)"
         return description
 
     def heal(self, ctx: NemesisContext, injected: Any) -> None:

@@ -144,6 +144,8 @@ class Network:
     """Namespaces for ``members`` (names such as ``"n1"``) on a bridge. Call :meth:`create` first,
     :meth:`destroy` always (it is idempotent, and also runs at interpreter exit)."""
 
+    kind = "netns"  # (a class attribute: ProxyNetwork's is "proxy")
+
     members: Sequence[str]
     tag: str = ""
     subnet: ipaddress.IPv4Network | None = None

@@ -5,8 +5,10 @@ Theory of operation
 :func:`run` does, in order, with everything it starts stopped in ``finally`` (and SIGTERM turned
 into the same unwinding as Ctrl-C, so an interrupted run leaves no process, namespace or bridge):
 
-1. sweep leftovers of earlier interrupted runs; build the network (namespaces when root and more
-   than one member; otherwise members on 127.0.0.1 and network nemeses refused with a reason);
+1. sweep leftovers of earlier interrupted runs; build the network when there is more than one
+   member: namespaces when root (``netns``), else the TCP fault proxy of ``proxy.py`` between
+   members on 127.0.0.1 (``proxy``; the results say so); ``loopback`` (no network faults, network
+   nemeses refused) only when asked for;
 2. start the ensemble and wait until it is healthy (one leader, every member serving);
 3. connect ``concurrency`` workers, run the workload for ``time_s`` while the nemesis schedule
    injects and heals faults, all recorded in ``history.jsonl``;
@@ -39,10 +41,12 @@ from jepsen_like.cluster import Ensemble, EnsembleUnavailable
 from jepsen_like.history import HistoryWriter, read_jsonl
 from jepsen_like.nemesis import NemesisContext, NemesisUnavailable, Schedule, make_nemesis
 from jepsen_like.netns import Network, network_unavailable_reason, sweep_leftovers
+from jepsen_like.proxy import ProxyNetwork
 
 __all__ = ["RunConfig", "RunImpossible", "RunResult", "run"]
 
 VERDICT_EXIT = {"valid": 0, "not valid": 1, "unknown": 2}
+NETWORKS = ("auto", "netns", "proxy", "loopback")
 FINAL_PROCESS = 1_000_000  # process ids of the final phase's fresh session, clear of the workers' ids
 
 
@@ -63,7 +67,7 @@ class RunConfig:
     reads: str = "sync"
     quiet_s: float = 3.0
     fault_s: float = 5.0
-    network: str = "auto"  # auto | netns | loopback
+    network: str = "auto"  # auto (netns when root with ip/nft, else proxy) | netns | proxy | loopback
     progress: bool = True
     check_time_s: float = 60.0
     planted_bug: str | None = None  # coord only, test only: coord.plantedBug (coord/planted_bugs.py)
@@ -155,7 +159,7 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
     if threading.current_thread() is threading.main_thread():
         previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
 
-    network: Network | None = None
+    network: Network | ProxyNetwork | None = None
     ensemble: Ensemble | None = None
     writer: HistoryWriter | None = None
     workers: list = []
@@ -163,20 +167,7 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
         for leftover in sweep_leftovers():
             log(f"removed leftover {leftover}")
         nemesis = make_nemesis(config.nemesis)
-        network_note = "one member: 127.0.0.1"
-        if config.nodes > 1:
-            reason = network_unavailable_reason()
-            if config.network == "netns" or (config.network == "auto" and reason is None):
-                if reason is not None:
-                    raise RunImpossible(f"network namespaces unavailable: {reason}")
-                network = Network([f"n{i}" for i in range(1, config.nodes + 1)])
-                network.create()  # assigned first: a half-built network is destroyed in finally
-                network_note = f"network namespaces on bridge {network.bridge} ({network.subnet})"
-                if not network.delay_available:
-                    network_note += "; no netem in this kernel, so flaky links lose packets but are not delayed"
-            else:
-                network_note = (f"127.0.0.1 without namespaces ({reason or 'asked for'}); network nemeses refused; "
-                                f"the TCP fault proxy fallback is not built yet")
+        network, network_kind, network_note = _network_for(config, seed)
         coord_settings, coord_env = _coord_settings(config)
         try:
             ensemble = Ensemble(config.system, config.nodes, run_dir, network=network,
@@ -197,6 +188,7 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
         metadata = {
             "system": config.system, "nodes": config.nodes, "workload": config.workload, "nemesis": nemesis.name if nemesis else "none",
             "time_s": config.time_s, "concurrency": config.concurrency, "seed": seed, "network": network_note,
+            "network_kind": network_kind,
             "ensemble": ensemble.describe(), **workload.metadata,
         }
         if config.planted_bug is not None:
@@ -291,6 +283,10 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
             "command": _command_line(config, seed),
             "member_reactions": _member_reactions(history),
         }
+        if isinstance(network, ProxyNetwork):
+            # What went through each link (connections, bytes, connections held during cuts).
+            record["proxy_links"] = network.links()
+            record["proxy_errors"] = list(network.errors)
         (run_dir / "results.json").write_text(json.dumps(record, indent=2, default=repr) + "\n")
         (run_dir / "verdicts.txt").write_text(_verdicts_text(record, checks))
         try:
@@ -315,6 +311,38 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
             network.destroy()
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _network_for(config: RunConfig, seed: int) -> tuple[Network | ProxyNetwork | None, str, str]:
+    """The network between the members (created, so the caller must destroy it), its kind
+    (``netns``, ``proxy``, ``loopback`` or ``none`` for one member) and the results' note."""
+    if config.network not in NETWORKS:
+        raise RunImpossible(f"unknown network {config.network!r}; known: {', '.join(NETWORKS)}")
+    if config.nodes == 1:
+        return None, "none", "one member: 127.0.0.1"
+    names = [f"n{i}" for i in range(1, config.nodes + 1)]
+    reason = network_unavailable_reason()
+    if config.network == "netns" or (config.network == "auto" and reason is None):
+        if reason is not None:
+            raise RunImpossible(f"network namespaces unavailable: {reason}")
+        network = Network(names)
+        try:
+            network.create()
+        except BaseException:
+            network.destroy()  # a half-built network is removed before the error goes on
+            raise
+        note = f"network namespaces on bridge {network.bridge} ({network.subnet})"
+        if not network.delay_available:
+            note += "; no netem in this kernel, so flaky links lose packets but are not delayed"
+        return network, "netns", note
+    if config.network in ("proxy", "auto"):
+        proxy = ProxyNetwork(names, seed=seed + 1).create()
+        why = "asked for" if config.network == "proxy" else f"namespaces unavailable: {reason}"
+        return proxy, "proxy", (f"proxy: TCP fault proxy on 127.0.0.1, NOT network namespaces ({why}); partitions "
+                                f"cut member-to-member links only (clients reach every member directly); loss and "
+                                f"delay act on the byte stream, not on packets")
+    return None, "loopback", ("127.0.0.1 without namespaces or proxy (asked for: --network loopback); network "
+                              "nemeses refused")
 
 
 def _coord_settings(config: RunConfig) -> tuple[dict[str, object], dict[str, str]]:
@@ -369,6 +397,8 @@ def _command_line(config: RunConfig, seed: int) -> str:
         parts.append(f"--reads {config.reads}")
     if config.planted_bug is not None:
         parts.append(f"--planted-bug {config.planted_bug}")
+    if config.network != "auto":
+        parts.append(f"--network {config.network}")
     return " ".join(parts)
 
 

@@ -306,7 +306,8 @@ class CoordNode:
             self.peers = PeerLinks(member_id, addresses,
                                    peer_wire.cluster_id(cfg.membership_lines()),
                                    self._peer_frame, self._peer_lost, reactor=self.reactor,
-                                   tls_settings=cfg.quorum_tls)
+                                   tls_settings=cfg.quorum_tls,
+                                   dial_addresses=cfg.dial_addresses)
             self.peers.start()
         host, port = cfg.host, cfg.port
         me = cfg.members.get(member_id)

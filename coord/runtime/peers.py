@@ -3,7 +3,10 @@
 Theory of operation
 -------------------
 Every member listens on its peer port (the first port of its ``server.N`` line) and dials every
-other member. A member sends only on the connection it dialled and receives only on the ones it
+other member, at the address of that member's ``server.N`` line unless ``coord.dial.N`` gives
+another one (a proxy or NAT between members: the ``server.N`` lines, and so the cluster digest in
+the hello, stay identical on every member; TLS still verifies the certificate against the
+``server.N`` host, the member's identity). A member sends only on the connection it dialled and receives only on the ones it
 accepted, so each pair has exactly two connections and no tie-breaking is needed. The first frame
 on a dialled connection is a ``Hello`` (cluster digest + member id); an accepting member checks
 it against its own configuration and closes the connection on any mismatch, logging why. Frames
@@ -146,9 +149,10 @@ class PeerLinks:
     log = Logger(namespace="coord.peers")
 
     def __init__(self, my_id, addresses, cluster_id, on_frame, on_lost, reactor=None,
-                 listen_host=None, tls_settings=None):
+                 listen_host=None, tls_settings=None, dial_addresses=None):
         """``addresses``: member id -> (host, peer port), ourselves included; ``tls_settings``:
-        the quorum's ``TlsSettings`` (sslQuorum) or None for plain TCP."""
+        the quorum's ``TlsSettings`` (sslQuorum) or None for plain TCP; ``dial_addresses``:
+        member id -> (host, port) to dial instead of ``addresses`` (coord.dial.N)."""
         self.my_id = my_id
         self.addresses = addresses
         self.cluster_id = cluster_id
@@ -156,6 +160,8 @@ class PeerLinks:
         self.on_lost = on_lost
         self.reactor = reactor or default_reactor
         self.listen_host = listen_host
+        self.dial_addresses = {i: a for i, a in (dial_addresses or {}).items()
+                               if i in addresses and i != my_id}
         self._links = {}           # member id -> connected outgoing _Link
         self._accepted = set()     # incoming links
         self._connectors = {}
@@ -180,6 +186,10 @@ class PeerLinks:
                                                 interface=interface)
         else:
             self._port = self.reactor.listenTCP(port, _AcceptFactory(self), interface=interface)
+        for member_id, (dial_host, dial_port) in sorted(self.dial_addresses.items()):
+            self.log.info("dialling member {m} at {host}:{port} (coord.dial.{m}), not at its "
+                          "server.{m} address {real}", m=member_id, host=dial_host, port=dial_port,
+                          real="%s:%d" % self.addresses[member_id])
         for member_id in sorted(self.addresses):
             if member_id != self.my_id:
                 self._dial(member_id)
@@ -188,7 +198,7 @@ class PeerLinks:
         self._redials.pop(member_id, None)
         if self._stopping:
             return
-        host, port = self.addresses[member_id]
+        host, port = self.dial_addresses.get(member_id) or self.addresses[member_id]
         if self.tls_settings is not None:
             self._connectors[member_id] = self.reactor.connectSSL(
                 host, port, _DialFactory(self, member_id), self._dial_tls[member_id], timeout=2)

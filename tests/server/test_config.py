@@ -137,3 +137,54 @@ def test_a_member_without_a_usable_myid_is_refused(tmp_path, myid, message):
 def test_bad_server_lines_are_named(tmp_path, line, message):
     with pytest.raises(ConfigError, match=message):
         parse_zoo_cfg(line + "\n", Config())
+
+
+# -- coord.dial.N: dial a member somewhere other than its server.N address -------------------------
+
+
+def test_dial_addresses_are_read_and_leave_the_server_lines_alone(tmp_path):
+    (tmp_path / "myid").write_text("1\n")
+    path = tmp_path / "zoo.cfg"
+    path.write_text(ENSEMBLE_CFG.format(data=tmp_path)
+                    + "coord.dial.2=127.0.0.1:40002\ncoord.dial.3=[::1]:40003\n")
+    config = load(str(path))
+    assert config.dial_addresses == {2: ("127.0.0.1", 40002), 3: ("::1", 40003)}
+    # The membership (and so the cluster digest every member must share) is what server.N says.
+    assert config.membership_lines() == ["server.1=zk1:2888:3888", "server.2=zk2:2888:3888",
+                                         "server.3=zk3:2888:3888:observer"]
+    assert not config.warnings
+
+
+@pytest.mark.parametrize("line,message", [
+    ("coord.dial.2=127.0.0.1", r"coord.dial.2=127.0.0.1: expected HOST:PORT"),
+    ("coord.dial.2=:40002", r"coord.dial.2=:40002: expected HOST:PORT"),
+    ("coord.dial.2=::1:40002", r"coord.dial.2=::1:40002: expected HOST:PORT"),
+    ("coord.dial.2=host:x", r"coord.dial.2=host:x: the port must be a number"),
+    ("coord.dial.2=host:0", r"coord.dial.2: 0 is not a TCP port"),
+    ("coord.dial.2=host:65536", r"coord.dial.2: 65536 is not a TCP port"),
+    ("coord.dial.x=host:1", r"coord.dial.x: expected coord.dial.N with N a member id"),
+    ("coord.dial.0=host:1", r"coord.dial.0: expected coord.dial.N with N a member id"),
+])
+def test_bad_dial_addresses_are_named(line, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_zoo_cfg(line + "\n", Config())
+
+
+def test_a_dial_address_for_a_member_that_does_not_exist_is_refused(tmp_path):
+    (tmp_path / "myid").write_text("1\n")
+    path = tmp_path / "zoo.cfg"
+    path.write_text(ENSEMBLE_CFG.format(data=tmp_path) + "coord.dial.7=127.0.0.1:40007\n")
+    with pytest.raises(ConfigError, match=r"coord.dial.7: the ensemble has no member 7 \(no server.7 line\)"):
+        load(str(path))
+    standalone = tmp_path / "standalone.cfg"
+    standalone.write_text(f"dataDir={tmp_path}\ncoord.dial.2=127.0.0.1:40002\n")
+    with pytest.raises(ConfigError, match="coord.dial.2: a standalone server"):
+        load(str(standalone))
+
+
+def test_a_dial_address_for_this_member_itself_is_only_a_warning(tmp_path):
+    (tmp_path / "myid").write_text("2\n")
+    path = tmp_path / "zoo.cfg"
+    path.write_text(ENSEMBLE_CFG.format(data=tmp_path) + "coord.dial.2=127.0.0.1:40002\n")
+    config = load(str(path))
+    assert any("coord.dial.2 names this member itself" in w for w in config.warnings)

@@ -111,3 +111,15 @@ def test_a_missing_file_and_a_standalone_file(tmp_path):
     assert standalone.returncode == 0
     assert standalone.stdout.splitlines()[0].endswith(": OK, standalone")
     assert "ignored" not in standalone.stdout and "ensemble members" not in standalone.stdout
+
+
+def test_dial_addresses_are_listed_as_honoured(tmp_path):
+    path = write(tmp_path, ENSEMBLE_CFG + "coord.dial.1=127.0.0.1:40001\n", myid=2)
+    result = run_check(path)
+    assert result.returncode == 0, result.stderr
+    honoured = result.stdout.split("honoured (the value coord will use):\n")[1].split("ensemble members:")[0]
+    line = next(line for line in honoured.splitlines() if line.split()[0] == "coord.dial.1")
+    assert line.split()[2] == "127.0.0.1:40001" and "instead of server.1's" in line and "(line 14)" in line
+    assert "coord.dial.1" not in result.stdout.split("ignored")[-1]
+    bad = run_check(write(tmp_path, ENSEMBLE_CFG + "coord.dial.9=127.0.0.1:40001\n", myid=2))
+    assert bad.returncode == 1 and "coord.dial.9: the ensemble has no member 9" in bad.stderr
