@@ -92,9 +92,14 @@ def test_members_with_different_server_lines_do_not_form_an_ensemble(tmp_path):
         p.write_config()
         p._launch()
     try:
+        # Wait (bounded) until the refusal is logged, then give them three more seconds to form
+        # an ensemble anyway: a fixed 3 s was too short for a loaded machine to start both.
+        deadline = time.monotonic() + 60
+        while "its server.N lines differ from ours" not in a.log_tail(100000) + b.log_tail(100000):
+            assert time.monotonic() < deadline, "no member refused the other's hello within 60 s"
+            time.sleep(0.2)
         time.sleep(3)
         assert a.mode() is None and b.mode() is None     # neither ever sees a leader
-        assert "its server.N lines differ from ours" in a.log_tail(100000) + b.log_tail(100000)
     finally:
         a.stop()
         b.stop()
