@@ -121,6 +121,7 @@ def first_probe(result) -> dict:
     return begins[0].value["probe"]
 
 
+@pytest.mark.slow   # the partition-leader run below cuts through the proxy the same way
 def test_coord_partition_majority_over_the_proxy(tmp_path):
     nemesis = ProbedPartition("majority")
     result = proxy_run(tmp_path, nemesis)
