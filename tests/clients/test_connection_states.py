@@ -12,7 +12,7 @@ from twisted.internet import reactor, task
 from clients import errors
 from clients.blocking import Client, State
 from tests.clients.helpers import expire_session, wait_until
-from tests.conftest import start_server
+from tests.conftest import start_server, stop_server
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def own_server(server_kind, tmp_path_factory):
         yield sut
     finally:
         sut.process.resume()
-        sut.process.stop()
+        stop_server(sut)   # every member of an ensemble, not only the one clients talk to
 
 
 def _kazoo(hosts, **kwargs):

@@ -11,7 +11,7 @@ import pytest
 from clients import errors
 from clients.blocking import Client, State
 from tests.clients.helpers import CuttingProxy, expire_session, wait_until
-from tests.conftest import start_server
+from tests.conftest import start_server, stop_server
 
 WAIT_S = 30.0
 
@@ -291,7 +291,7 @@ def restartable(request, tmp_path_factory):
         yield sut
     finally:
         sut.process.resume()
-        sut.process.stop()
+        stop_server(sut)   # every member of an ensemble, not only the one clients talk to
 
 
 def test_every_recipe_holds_across_a_server_restart(restartable):
