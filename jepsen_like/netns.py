@@ -42,6 +42,7 @@ from typing import Iterable, Sequence
 __all__ = [
     "NETWORK_PREFIX",
     "Network",
+    "PartitionShapes",
     "NetworkError",
     "network_unavailable_reason",
     "sweep_leftovers",
@@ -139,8 +140,30 @@ def _pick_subnet(rng: random.Random) -> ipaddress.IPv4Network:
     raise NetworkError("no free 10.x.y.0/24 subnet found for the test network")
 
 
+class PartitionShapes:
+    """Partitions in terms of ``cut(a, b)`` over ``self.members``; shared by :class:`Network` and
+    the TCP proxy (``jepsen_like/proxy.py``)."""
+
+    def partition(self, components: Iterable[Iterable[str]]) -> None:
+        """Cut every link between members of different components."""
+        groups = [set(group) for group in components]
+        for i, left in enumerate(groups):
+            for right in groups[i + 1:]:
+                for a in left:
+                    for b in right:
+                        self.cut(a, b)
+
+    def connectivity(self, links: Iterable[tuple[str, str]]) -> None:
+        """Cut every member pair that is not in ``links`` (for bridges and rings)."""
+        allowed = {frozenset(link) for link in links}
+        for i, a in enumerate(self.members):
+            for b in self.members[i + 1:]:
+                if frozenset((a, b)) not in allowed:
+                    self.cut(a, b)
+
+
 @dataclass
-class Network:
+class Network(PartitionShapes):
     """Namespaces for ``members`` (names such as ``"n1"``) on a bridge. Call :meth:`create` first,
     :meth:`destroy` always (it is idempotent, and also runs at interpreter exit)."""
 
@@ -245,23 +268,6 @@ class Network:
         self._nft(a, f"add rule inet {_TABLE} output ip daddr {peer} drop\n"
                      f"add rule inet {_TABLE} input ip saddr {peer} drop\n")
         self._cuts.add(frozenset((a, b)))
-
-    def partition(self, components: Iterable[Iterable[str]]) -> None:
-        """Cut every link between members of different components."""
-        groups = [set(group) for group in components]
-        for i, left in enumerate(groups):
-            for right in groups[i + 1:]:
-                for a in left:
-                    for b in right:
-                        self.cut(a, b)
-
-    def connectivity(self, links: Iterable[tuple[str, str]]) -> None:
-        """Cut every member pair that is not in ``links`` (for bridges and rings)."""
-        allowed = {frozenset(link) for link in links}
-        for i, a in enumerate(self.members):
-            for b in self.members[i + 1:]:
-                if frozenset((a, b)) not in allowed:
-                    self.cut(a, b)
 
     def lose(self, member: str, percent: int) -> None:
         """Drop ``percent`` of ``member``'s packets to and from the other members, at random."""

@@ -59,6 +59,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
+from jepsen_like.netns import PartitionShapes
+
 __all__ = ["ProxyNetwork", "ProxyError", "zookeeper_election_rewriter"]
 
 HOST = "127.0.0.1"
@@ -115,7 +117,7 @@ class _Connection:
         self.retry_at = 0.0
 
 
-class ProxyNetwork:
+class ProxyNetwork(PartitionShapes):
     """Links between ``members`` (names such as ``"n1"``) through this process. :meth:`create`
     first, :meth:`destroy` always (idempotent; also at interpreter exit)."""
 
@@ -238,21 +240,6 @@ class ProxyNetwork:
         with self._lock:
             self._cuts.add(frozenset((a, b)))
         self._wake()
-
-    def partition(self, components: Iterable[Iterable[str]]) -> None:
-        groups = [set(group) for group in components]
-        for i, left in enumerate(groups):
-            for right in groups[i + 1:]:
-                for a in left:
-                    for b in right:
-                        self.cut(a, b)
-
-    def connectivity(self, links: Iterable[tuple[str, str]]) -> None:
-        allowed = {frozenset(link) for link in links}
-        for i, a in enumerate(self.members):
-            for b in self.members[i + 1:]:
-                if frozenset((a, b)) not in allowed:
-                    self.cut(a, b)
 
     def lose(self, member: str, percent: int) -> None:
         """Each chunk on ``member``'s links is lost with this probability: delivered after a
@@ -473,8 +460,11 @@ class ProxyNetwork:
 
     def _drop_upstream(self, connection: _Connection) -> None:
         sock, connection.upstream = connection.upstream, None
-        if sock is None:
-            return
+        if sock is not None:
+            self._forget(sock)
+
+    def _forget(self, sock: socket.socket) -> None:
+        """Stop watching ``sock`` and close it."""
         self._owner.pop(sock, None)
         if sock in self._registered:
             try:
@@ -482,7 +472,10 @@ class ProxyNetwork:
             except (KeyError, ValueError, OSError):
                 pass
             del self._registered[sock]
-        sock.close()
+        try:
+            sock.close()
+        except OSError:
+            pass
 
     def _retry_due(self) -> None:
         now = time.monotonic()
@@ -578,19 +571,8 @@ class ProxyNetwork:
         connection.state = "closed"
         self._connections.discard(connection)
         for sock in (connection.client, connection.upstream):
-            if sock is None:
-                continue
-            self._owner.pop(sock, None)
-            if sock in self._registered:
-                try:
-                    self._selector.unregister(sock)
-                except (KeyError, ValueError, OSError):
-                    pass
-                del self._registered[sock]
-            try:
-                sock.close()
-            except OSError:
-                pass
+            if sock is not None:
+                self._forget(sock)
 
 
 def _peer_gave_up(sock: socket.socket) -> bool:
