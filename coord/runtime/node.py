@@ -631,10 +631,13 @@ class CoordNode:
     def _note_inline_write(self, write_ms):
         samples = self._inline_write_ms
         samples.append(write_ms)
-        if len(samples) == samples.maxlen and sorted(samples)[len(samples) // 2] > INLINE_WRITE_MAX_MS:
+        if len(samples) < samples.maxlen:
+            return
+        median = sorted(samples)[len(samples) // 2]
+        if median > INLINE_WRITE_MAX_MS:
             self.log.info("log writes take {ms:.1f} ms (median of the last {n}): writing in a "
-                          "worker thread for {s:.0f} s", ms=sorted(samples)[len(samples) // 2],
-                          n=len(samples), s=THREAD_WRITES_S)
+                          "worker thread for {s:.0f} s", ms=median, n=len(samples),
+                          s=THREAD_WRITES_S)
             self._thread_writes_until = self.reactor.seconds() + THREAD_WRITES_S
             samples.clear()
 
