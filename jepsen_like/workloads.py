@@ -118,6 +118,17 @@ class Worker:
         client_id = self.client.client_id if self.client is not None else None
         return None if client_id is None else f"{client_id[0]:#x}"
 
+    def connection_fields(self) -> dict[str, Any]:
+        """Which member this worker is talking to and as which session, for reading a history.
+        kazoo does not expose its socket publicly; without it the fields are simply absent."""
+        fields: dict[str, Any] = {"session": self.session}
+        sock = getattr(getattr(self.client, "_connection", None), "_socket", None)
+        try:
+            fields["member"] = "%s:%d" % sock.getpeername()[:2]
+        except (AttributeError, OSError, TypeError):
+            pass
+        return fields
+
     def close(self) -> bool:
         """Close the session; True only if the server acknowledged the closeSession."""
         client, self.client = self.client, None
@@ -173,6 +184,28 @@ class Worker:
 class _WithFields:
     value: Any
     fields: dict[str, Any]
+
+
+def _take_events(events: queue.Queue, timeout: float) -> bool | None:
+    """Wait for a watcher's next event and take every other one already queued with it: None if
+    nothing came, else whether any was a change to the node (and not only a reason to re-arm).
+
+    One read answers them all. Taken one per read, a queue that ever held two items stays one
+    behind: a connection lost during a read gives both a re-arm (the failed read) and kazoo's
+    NONE event (it fires every watcher when a connection drops, and forgets them), so the next
+    notification's read already sees the change after it, and that change's own notification
+    then reads the same value again, which the checker rightly calls a repeat. Found that way
+    in the 5-minute partition runs; coord's log showed every notification sent once."""
+    try:
+        items = [events.get(timeout=timeout)]
+    except queue.Empty:
+        return None
+    while True:
+        try:
+            items.append(events.get_nowait())
+        except queue.Empty:
+            break
+    return any(item is not _REARM and getattr(item, "type", None) != EventType.NONE for item in items)
 
 
 def _int(data: bytes) -> int:
@@ -617,14 +650,9 @@ class WatchesWorkload(Workload):
             if worker.session_lost:  # a new session has no watches: arm again
                 worker.session_lost = False
                 self._arm(worker, callback, "rearm")
-            try:
-                item = fired.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            # kazoo fires every watcher with a NONE event when the connection drops (and forgets
-            # them): that is no change to the node, only a reason to set the watch again.
-            changed = item is not _REARM and getattr(item, "type", None) != EventType.NONE
-            self._arm(worker, callback, "notify" if changed else "rearm")
+            changed = _take_events(fired, timeout=0.5)
+            if changed is not None:
+                self._arm(worker, callback, "notify" if changed else "rearm")
 
     def _arm(self, worker: Worker, callback: Callable[[Any], None], f: str) -> None:
         """Read the node (synced) and leave a watch. ``notify`` reads follow a watch event and are
@@ -635,7 +663,7 @@ class WatchesWorkload(Workload):
         def read() -> Any:
             worker.wait(worker.client.sync_async(self.path))
             data, stat = worker.wait(worker.client.get_async(self.path, watch=callback))
-            return (_int(data), stat.mzxid)
+            return _WithFields((_int(data), stat.mzxid), worker.connection_fields())
         outcome, output = worker.call(f, None, read, read_only=True)
         if outcome == "ok":
             self.last_seen[worker.index] = output
@@ -665,13 +693,9 @@ class WatchesWorkload(Workload):
             events = fired[watcher.index]
             while final is not None and self.last_seen.get(watcher.index, (None,))[0] != final[0]:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                changed = _take_events(events, timeout=remaining) if remaining > 0 else None
+                if changed is None:
                     break
-                try:
-                    item = events.get(timeout=remaining)
-                except queue.Empty:
-                    break
-                changed = item is not _REARM and getattr(item, "type", None) != EventType.NONE
                 self._arm(watcher, events.put, "notify" if changed else "rearm")
         for watcher in watchers:
             watcher.call("caught-up", None, lambda: self.last_seen.get(watcher.index), read_only=True)
