@@ -86,6 +86,7 @@ class Worker:
     process: int = 0
     client: KazooClient | None = None
     session_lost: bool = False
+    dropped_at: float = 0.0     # monotonic time the connection last dropped (kazoo forgets watches)
     errors: dict[str, int] = field(default_factory=dict)
     _close_seen: _CloseResponseSeen | None = None
 
@@ -110,6 +111,10 @@ class Worker:
         return client
 
     def _on_state(self, state: str) -> None:
+        # kazoo calls listeners on its connection thread as the state changes, before it fires
+        # the watchers it forgets with a NONE event: so dropped_at is set before that event is.
+        if state in (KazooState.SUSPENDED, KazooState.LOST):
+            self.dropped_at = time.monotonic()
         if state == KazooState.LOST:
             self.session_lost = True
 
@@ -627,6 +632,7 @@ class WatchesWorkload(Workload):
     def __init__(self, rng, concurrency, options=None):
         super().__init__(rng, concurrency, options)
         self.last_seen: dict[int, Any] = {}
+        self._armed_at: dict[int, float | None] = {}   # watcher -> start of its last good read
         self._values = itertools.count(1)
 
     def setup(self, client):
@@ -647,12 +653,22 @@ class WatchesWorkload(Workload):
         callback = fired.put
         self._arm(worker, callback, "arm")
         while not stop.is_set():
-            if worker.session_lost:  # a new session has no watches: arm again
-                worker.session_lost = False
-                self._arm(worker, callback, "rearm")
             changed = _take_events(fired, timeout=0.5)
-            if changed is not None:
-                self._arm(worker, callback, "notify" if changed else "rearm")
+            lost, worker.session_lost = worker.session_lost, False
+            if changed:
+                self._arm(worker, callback, "notify")
+            elif (changed is False or lost) and not self._armed(worker):
+                self._arm(worker, callback, "rearm")
+
+    def _armed(self, worker: Worker) -> bool:
+        """Whether the watch is set on the connection as it is now: a read that started after
+        the last drop succeeded, and no change has fired it since (the caller reads at once on
+        a change). A reason to re-arm that comes late (kazoo's NONE event, a failed read's
+        retry, a lost session) is then one that read already answered. Reading again would
+        leave two watches' notifications in flight, and the second one's read would see nothing
+        new: a repeat made by the client, not the server."""
+        started = self._armed_at.get(worker.index)
+        return started is not None and started > worker.dropped_at
 
     def _arm(self, worker: Worker, callback: Callable[[Any], None], f: str) -> None:
         """Read the node (synced) and leave a watch. ``notify`` reads follow a watch event and are
@@ -664,10 +680,13 @@ class WatchesWorkload(Workload):
             worker.wait(worker.client.sync_async(self.path))
             data, stat = worker.wait(worker.client.get_async(self.path, watch=callback))
             return _WithFields((_int(data), stat.mzxid), worker.connection_fields())
+        started = time.monotonic()
         outcome, output = worker.call(f, None, read, read_only=True)
         if outcome == "ok":
             self.last_seen[worker.index] = output
+            self._armed_at[worker.index] = started
         else:
+            self._armed_at[worker.index] = None
             time.sleep(0.2)
             callback(_REARM)
 
@@ -696,7 +715,10 @@ class WatchesWorkload(Workload):
                 changed = _take_events(events, timeout=remaining) if remaining > 0 else None
                 if changed is None:
                     break
-                self._arm(watcher, events.put, "notify" if changed else "rearm")
+                if changed:
+                    self._arm(watcher, events.put, "notify")
+                elif not self._armed(watcher):
+                    self._arm(watcher, events.put, "rearm")
         for watcher in watchers:
             watcher.call("caught-up", None, lambda: self.last_seen.get(watcher.index), read_only=True)
 
