@@ -38,7 +38,7 @@ from coord import peer_wire
 from coord.consensus.messages import NOOP, HardState, MsgType, SnapshotMeta
 from coord import planted_bugs
 from coord.consensus.raft import RaftConfig
-from coord.runtime import tls
+from coord.runtime import heap, tls
 from coord.runtime.peers import PeerLinks
 from coord.runtime.process_facts import ProcessFacts
 from coord.server import ServerCore
@@ -761,6 +761,11 @@ class CoordNode:
 
         path = await threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
                                                write_and_commit)
+        # The chunks were the biggest allocation the server makes: free them, then give the
+        # holes they leave in the C heap back to the OS (see coord.runtime.heap).
+        chunks = pieces = None
+        await threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
+                                        heap.release_free_heap)
         self._snapshot_ends[start_zxid] = end_zxid
         log = core.raft.log
         if start_zxid > log.snapshot_index and log.term(start_zxid) == term \
