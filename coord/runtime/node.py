@@ -736,36 +736,41 @@ class CoordNode:
         term = core.raft.log.term(start_zxid)
         if term is None:
             return   # already covered by a newer snapshot (one installed from the leader)
-        chunks = [consensus_state.snapshot_body_prefix(term)]
-        for chunk in pieces:
-            chunks.append(chunk)
-            # Let requests in between slices: the snapshot is fuzzy and recovery replays the log.
-            await task.deferLater(self.reactor, 0, lambda: None)
-        if core.tree is not tree:
-            return   # a snapshot from the leader replaced the tree meanwhile
-        end_zxid = tree.last_zxid
-        # Nothing in the snapshot may be newer than what the log holds durably.
-        await self._until_durable(end_zxid)
-        writer = self.data_dir.new_snapshot(start_zxid)
+        pool = self.reactor.getThreadPool()
 
-        def write_and_commit():
-            try:
-                for chunk in chunks:
-                    writer.write(chunk)
+        def in_thread(f, *args):
+            return threads.deferToThreadPool(self.reactor, pool, f, *args)
+
+        # Streamed: each chunk goes to the temporary file as it is made, so the snapshot never
+        # sits in memory whole (138 MB at a million znodes). Chunks are made here, on the reactor
+        # thread, between requests (the snapshot is fuzzy and recovery replays the log), and
+        # written in a worker thread, one at a time.
+        writer = await in_thread(self.data_dir.new_snapshot, start_zxid)
+        try:
+            await in_thread(writer.write, consensus_state.snapshot_body_prefix(term))
+            for chunk in pieces:
+                await in_thread(writer.write, chunk)
+            chunk = pieces = None
+            if core.tree is not tree:
+                await in_thread(writer.abort)
+                return   # a snapshot from the leader replaced the tree meanwhile
+            end_zxid = tree.last_zxid
+            # Nothing in the snapshot may be newer than what the log holds durably: the file
+            # becomes a snapshot (fsync, rename) only once the log is durable that far.
+            await self._until_durable(end_zxid)
+
+            def commit():
                 path = writer.commit()
-            except BaseException:
-                writer.abort()
-                raise
-            self.data_dir.retain_snapshots(self.config.snapshot_retain_count)
-            return path
+                self.data_dir.retain_snapshots(self.config.snapshot_retain_count)
+                return path
 
-        path = await threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
-                                               write_and_commit)
-        # The chunks were the biggest allocation the server makes: free them, then give the
-        # holes they leave in the C heap back to the OS (see coord.runtime.heap).
-        chunks = pieces = None
-        await threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
-                                        heap.release_free_heap)
+            path = await in_thread(commit)
+        except BaseException:
+            await in_thread(writer.abort)   # idempotent: also after commit's own abort
+            raise
+        # Making the chunks left holes in the C heap between long-lived tables: give them back
+        # (see coord.runtime.heap).
+        await in_thread(heap.release_free_heap)
         self._snapshot_ends[start_zxid] = end_zxid
         log = core.raft.log
         if start_zxid > log.snapshot_index and log.term(start_zxid) == term \
