@@ -68,10 +68,10 @@ class Client(RecipeFactories):
 
     def __init__(self, hosts: str = "127.0.0.1:2181", timeout: float = 10.0, *,
                  command_timeout: float | None = None, read_only: bool = False,
-                 auth_data=None, rng=None) -> None:
+                 auth_data=None, rng=None, randomize_hosts: bool = True) -> None:
         self._rng = rng or random.Random()
         self._session = ClientSession(hosts, rng=self._rng, session_timeout_s=timeout,
-                                      read_only=read_only)
+                                      read_only=read_only, randomize_hosts=randomize_hosts)
         self._ops = Operations(self._session.chroot)
         self.command_timeout = command_timeout if command_timeout is not None else timeout
         self._lock = threading.RLock()
@@ -115,6 +115,11 @@ class Client(RecipeFactories):
     def chroot(self) -> str:
         return self._session.chroot
 
+    @property
+    def connected_host(self) -> tuple[str, int] | None:
+        """``(host, port)`` of the server this client is connected to now, else None."""
+        return self._session.connected_host
+
     def start_async(self) -> None:
         """Start connecting and return at once (kazoo's name); calls wait for the session."""
         if self._io_thread is not None:
@@ -144,10 +149,13 @@ class Client(RecipeFactories):
             self.stop()
             raise errors.ClientTimeoutError(f"no session with {self._hosts_text()} in {timeout} s")
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Close the session (CLOSE_SESSION, bounded by ``timeout``) and stop both threads."""
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Close the session (CLOSE_SESSION, bounded by ``timeout``) and stop both threads.
+
+        Returns whether the server acknowledged the close: only then are the session and its
+        ephemerals certainly gone (otherwise they may live on until the session expires)."""
         if self._stopping:
-            return
+            return self._session.close_acknowledged
         with self._lock:
             self._session.close(time.monotonic(), timeout)
             self._drain()
@@ -169,6 +177,7 @@ class Client(RecipeFactories):
         self._close_socket()
         self._wake_r.close()
         self._wake_w.close()
+        return self._session.close_acknowledged
 
     def close(self) -> None:
         """kazoo has stop() then close(); everything is released by stop() here."""

@@ -19,7 +19,8 @@ the current time ``now`` in seconds from any monotonic clock, and carries out wh
 driver never has to worry about a late callback from a connection the session has given up on.
 
 Connections.  Hosts come from a kazoo-style connect string ``"h1:2181,h2:2181/chroot"`` and are
-shuffled once with the injected ``rng``; the session walks that list round-robin.  A new socket
+shuffled once with the injected ``rng`` (unless ``randomize_hosts=False``, kazoo's option: then the
+first host is tried first); the session walks that list round-robin.  A new socket
 gets a ConnectRequest carrying the session id and password (0 and zeros for a new session) and the
 highest zxid seen so far (``lastZxidSeen``: a server that has seen less refuses us, and we move on,
 so the client never travels back in time).  Only once the ConnectResponse arrives are the queued
@@ -36,8 +37,10 @@ attempt gets T/len(hosts) (at least ``min_connect_timeout_s``).
 
 States (what users program against; kazoo/Curator names).  LOST before the first session and after
 expiry, CONNECTED / CONNECTED_READ_ONLY with a live connection, SUSPENDED when the connection
-dropped but the session may live (do not trust your lock), CLOSED after ``close()``.  Expiry is
-learnt from the server (a ConnectResponse with timeout 0): then every watch is dropped, queued
+dropped but the session may live (do not trust your lock), CLOSED after ``close()``
+(``close_acknowledged`` then says whether the server answered the CLOSE_SESSION).  Expiry is
+learnt from the server (a ConnectResponse with timeout 0): then every watch is dropped (watchers
+are not called: only the LOST state change says so), queued
 requests fail with SESSION_EXPIRED, and a brand-new session is established (state LOST, then
 CONNECTED).  Requests in flight when a connection drops fail with CONNECTION_LOSS: their outcome
 is unknown and they are never resent.  Requests submitted while disconnected wait in a queue for
@@ -226,9 +229,11 @@ class ClientSession:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         session_id: int = 0,
         passwd: bytes | None = None,
+        randomize_hosts: bool = True,
     ) -> None:
         self.hosts, self.chroot = parse_hosts(hosts)
-        rng.shuffle(self.hosts)
+        if randomize_hosts:
+            rng.shuffle(self.hosts)
         self._rng = rng
         self.requested_timeout_ms = int(session_timeout_s * 1000)
         self.allow_read_only = read_only
@@ -243,6 +248,10 @@ class ClientSession:
         self.last_zxid_seen = 0
         self.connected_host: tuple[str, int] | None = None
         self.connections = 0  # handshakes completed: recipes resync when it changes
+        # The server answered our CLOSE_SESSION: the session (and its ephemerals) is certainly
+        # gone. False after a close that timed out or lost its connection: it may live on
+        # until it expires.
+        self.close_acknowledged = False
 
         self._outputs: list = []
         self._conn: ClientConnection | None = None
@@ -576,6 +585,7 @@ class ClientSession:
         if self._conn is not None:
             self._outputs.append(Disconnect(self._conn_id))
         self._conn = None
+        self.connected_host = None
         self._conn_id += 1
         self._close_deadline = self._reconnect_at = self._connect_deadline = None
         self._probe_at = self._probe = None
@@ -646,6 +656,7 @@ class ClientSession:
         if request is None:
             return
         if request.opcode == OpCode.CLOSE_SESSION:
+            self.close_acknowledged = reply.err == 0
             self._finish_close()
             return
         if request.request_id == _INTERNAL:

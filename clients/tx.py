@@ -146,7 +146,8 @@ class Client(RecipeFactories):
         return defer.Deferred.fromCoroutine(started())
 
     def stop(self, timeout: float = 5.0) -> defer.Deferred:
-        """Close the session; fires once the socket is closed and no timer is pending."""
+        """Close the session; fires once the socket is closed and no timer is pending, with
+        whether the server acknowledged the close (as the blocking client's ``stop``)."""
         closed = self._wait_for_state({State.CLOSED})
         self._input(lambda now: self._session.close(now, timeout))
 
@@ -158,6 +159,7 @@ class Client(RecipeFactories):
             while self._closed_sockets:
                 await self._closed_sockets.pop()
             self._cancel_timer()
+            return self._session.close_acknowledged
 
         return defer.Deferred.fromCoroutine(stopped())
 

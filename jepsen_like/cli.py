@@ -27,6 +27,7 @@ from jepsen_like.formats import edn
 from jepsen_like.formats.edn import EdnSyntaxError
 from jepsen_like.history import History, HistoryError
 from coord.planted_bugs import PLANTED_BUGS
+from jepsen_like.client_adapters import CLIENTS
 
 WORKLOAD_NAMES = ("register", "lock", "sequential", "ephemeral", "watches", "set")
 NEMESIS_NAMES = ("none", "kill", "kill-leader", "pause", "pause-leader", "partition-one", "partition-leader",
@@ -142,6 +143,10 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reads", choices=("sync", "local", "linearizable"), default=defaults.reads,
                      help="register reads: sync then read (default), plain local reads (may be stale), or "
                           "linearizable (coord only: coord.linearizableReads=true, plain reads)")
+    run.add_argument("--client", choices=tuple(CLIENTS), default=defaults.client,
+                     help="the client library the workers use: kazoo (default: independent of coord, so coord and "
+                          "ZooKeeper are compared through the same third-party client) or coord (coord's own "
+                          "blocking client, against either system)")
     run.add_argument("--planted-bug", choices=PLANTED_BUGS, default=None,
                      help="TEST ONLY (coord): run the members with this bug planted, to see the checkers catch it")
     run.add_argument("--quiet", type=float, default=defaults.quiet_s, metavar="S", help="seconds between faults")
@@ -273,7 +278,7 @@ def _run_config(args: argparse.Namespace, **overrides: Any):
     settings = dict(system=args.system, nodes=args.nodes, workload=args.workload, nemesis=args.nemesis,
                     time_s=args.time, concurrency=args.concurrency, seed=args.seed, out=args.out, reads=args.reads,
                     quiet_s=args.quiet, fault_s=args.fault, network=args.network, progress=args.progress,
-                    planted_bug=args.planted_bug)
+                    planted_bug=args.planted_bug, client=args.client)
     settings.update(overrides)
     return RunConfig(**settings)
 
@@ -308,7 +313,8 @@ def _quick_suite(args: argparse.Namespace) -> int:
     """Every workload x nemesis, short, each in its own folder under --out; a table at the end."""
     from jepsen_like.runner import RunImpossible, run
 
-    base = args.out or Path("jepsen-results") / f"quick-{args.system}-{args.nodes}"
+    via = "" if args.client == "kazoo" else f"-via-{args.client}"
+    base = args.out or Path("jepsen-results") / f"quick-{args.system}-{args.nodes}{via}"
     rows = []
     worst = 0
     for workload in WORKLOAD_NAMES:

@@ -10,7 +10,8 @@ into the same unwinding as Ctrl-C, so an interrupted run leaves no process, name
    members on 127.0.0.1 (``proxy``; the results say so); ``loopback`` (no network faults, network
    nemeses refused) only when asked for;
 2. start the ensemble and wait until it is healthy (one leader, every member serving);
-3. connect ``concurrency`` workers, run the workload for ``time_s`` while the nemesis schedule
+3. connect ``concurrency`` workers (sessions of ``client``: kazoo by default, or coord's own
+   client; see ``client_adapters.py``), run the workload for ``time_s`` while the nemesis schedule
    injects and heals faults, all recorded in ``history.jsonl``;
 4. heal everything (network rules flushed, paused members continued, killed ones restarted), wait
    for health, let the workload do its final reads;
@@ -37,6 +38,7 @@ from typing import Any, Callable
 
 from jepsen_like.checker.linearizability import LinearizabilityResult
 from jepsen_like.checker.result import CheckResult
+from jepsen_like.client_adapters import CLIENTS
 from jepsen_like.cluster import Ensemble, EnsembleUnavailable
 from jepsen_like.history import HistoryWriter, read_jsonl
 from jepsen_like.nemesis import NemesisContext, NemesisUnavailable, Schedule, make_nemesis
@@ -71,11 +73,16 @@ class RunConfig:
     progress: bool = True
     check_time_s: float = 60.0
     planted_bug: str | None = None  # coord only, test only: coord.plantedBug (coord/planted_bugs.py)
+    # The client library the workers use: kazoo (independent of coord, so comparisons of coord
+    # with ZooKeeper never rest on our own client) or coord (our client, against either system).
+    client: str = "kazoo"
 
     def default_out(self) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         nemesis = getattr(self.nemesis, "name", self.nemesis)
-        return Path("jepsen-results") / f"{self.system}-{self.nodes}-{self.workload}-{nemesis}-{stamp}-{os.getpid()}"
+        via = "" if self.client == "kazoo" else f"-via-{self.client}"
+        return Path("jepsen-results") / (f"{self.system}-{self.nodes}-{self.workload}-{nemesis}{via}-{stamp}-"
+                                         f"{os.getpid()}")
 
 
 @dataclass
@@ -150,6 +157,8 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
     from jepsen_like.workloads import Worker, make_workload
 
     log = log or (lambda message: print(message, file=sys.stderr))
+    if config.client not in CLIENTS:
+        raise RunImpossible(f"unknown client {config.client!r}; known: {', '.join(CLIENTS)}")
     seed = config.seed if config.seed is not None else random.randrange(2**31)
     rng = random.Random(seed)
     run_dir = Path(config.out or config.default_out()).resolve()
@@ -187,21 +196,22 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
 
         metadata = {
             "system": config.system, "nodes": config.nodes, "workload": config.workload, "nemesis": nemesis.name if nemesis else "none",
-            "time_s": config.time_s, "concurrency": config.concurrency, "seed": seed, "network": network_note,
+            "time_s": config.time_s, "concurrency": config.concurrency, "seed": seed, "client": config.client,
+            "network": network_note,
             "network_kind": network_kind,
             "ensemble": ensemble.describe(), **workload.metadata,
         }
         if config.planted_bug is not None:
             metadata["planted_bug"] = config.planted_bug
         writer = HistoryWriter(run_dir / "history.jsonl", metadata)
-        admin = Worker(-1, hosts, writer, config.concurrency, random.Random(seed))
+        admin = Worker(-1, hosts, writer, config.concurrency, random.Random(seed), client_kind=config.client)
         admin.connect()
         workload.setup(admin.client)
         admin.close()
 
         stop = threading.Event()
-        workers = [Worker(i, hosts, writer, config.concurrency, random.Random(rng.randrange(2**31)))
-                   for i in range(config.concurrency)]
+        workers = [Worker(i, hosts, writer, config.concurrency, random.Random(rng.randrange(2**31)),
+                          client_kind=config.client) for i in range(config.concurrency)]
         for worker in workers:
             worker.connect()
 
@@ -252,7 +262,8 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
                     worker.connect()
                 except Exception:  # noqa: BLE001
                     pass
-        fresh = Worker(config.concurrency, hosts, writer, config.concurrency, random.Random(seed + 1))
+        fresh = Worker(config.concurrency, hosts, writer, config.concurrency, random.Random(seed + 1),
+                       client_kind=config.client)
         fresh.process = FINAL_PROCESS
         workers.append(fresh)  # closed with the others, whatever happens
         fresh.connect()
@@ -293,7 +304,7 @@ def run(config: RunConfig, log: Callable[[str], None] | None = None) -> RunResul
             from jepsen_like.report import render_report
 
             render_report(history, run_dir, check=checks[0], title=f"{config.system} {config.workload} "
-                          f"{metadata['nemesis']}")
+                          f"{metadata['nemesis']} (client {config.client})")
         except Exception as problem:  # noqa: BLE001 - the verdict stands without pictures
             log(f"report not rendered: {problem}")
         progress.done()
@@ -399,6 +410,8 @@ def _command_line(config: RunConfig, seed: int) -> str:
         parts.append(f"--planted-bug {config.planted_bug}")
     if config.network != "auto":
         parts.append(f"--network {config.network}")
+    if config.client != "kazoo":
+        parts.append(f"--client {config.client}")
     return " ".join(parts)
 
 
@@ -407,6 +420,7 @@ def _verdicts_text(record: dict[str, Any], checks: list) -> str:
     if record.get("planted_bug"):
         lines.append(f"PLANTED BUG: {record['planted_bug']} (coord ran with a guarantee switched off on purpose)")
     lines += [f"ensemble: {record['ensemble']}",
+             f"client: {record['client']}",
              f"network: {record['network']}",
              f"operations: {record['counts']}; faults injected: {record['faults_injected']}"]
     if record["client_errors"]:

@@ -2,10 +2,11 @@
 
 Theory of operation
 -------------------
-Each of ``concurrency`` workers owns one kazoo session (coord's own clients will replace kazoo
-when they exist; nothing here depends on kazoo beyond :class:`Worker`) and runs the workload's
-``run_worker`` loop until told to stop. Every operation goes through :meth:`Worker.call`, which
-writes the invocation, runs it with a bounded wait, and writes the completion:
+Each of ``concurrency`` workers owns one session of the run's client library (``--client``: kazoo
+or coord's own client; all that differs between them is in ``client_adapters.py``) and runs the
+workload's ``run_worker`` loop until told to stop. Every operation goes through
+:meth:`Worker.call`, which writes the invocation, runs it with a bounded wait, and writes the
+completion:
 
 * ``ok``: the server answered and the operation took effect (or was a read);
 * ``fail``: it certainly did not take effect (a compare that failed, a lock not acquired in time),
@@ -23,7 +24,6 @@ verdicts. Workloads: ``register``, ``set``, ``sequential``, ``lock``, ``ephemera
 from __future__ import annotations
 
 import itertools
-import logging
 import queue
 import random
 import socket
@@ -31,11 +31,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
-
-from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import BadVersionError, LockTimeout, NodeExistsError, NoNodeError
-from kazoo.protocol.states import EventType
-from kazoo.recipe.lock import Lock
 
 from coord.protocol.client_conn import ClientConnection, Connected, ReplyReceived
 from coord.protocol.codes import CreateMode, Err, OpCode
@@ -49,29 +44,18 @@ from jepsen_like.checker.models import RegisterModel
 from jepsen_like.checker.progress import check_progress
 from jepsen_like.checker.sets import check_set
 from jepsen_like.checker.watches import check_watches
+from jepsen_like.client_adapters import (
+    LOST, BadVersion, Client, ClientError, Lock, LockTimeout, NodeExists, NoNode, StateChange, WatchEvent, connect,
+)
 from jepsen_like.history import Event, HistoryWriter, operations
 
 __all__ = ["WORKLOADS", "Fail", "Worker", "Workload", "make_workload"]
 
 ROOT = "/jepsen"
-_BLATHER = 5  # kazoo's most verbose log level; "Read close response" is logged there
 
 
 class Fail(Exception):
     """Raised inside an operation: it definitely did not take effect."""
-
-
-class _CloseResponseSeen(logging.Handler):
-    """kazoo reads the server's answer to closeSession but tells nobody; its log line says so."""
-
-    def __init__(self) -> None:
-        super().__init__(level=_BLATHER)
-        self.seen = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        # The raw format string, not getMessage(): formatting every request kazoo logs would cost.
-        if "close response" in str(record.msg):
-            self.seen.set()
 
 
 @dataclass
@@ -81,77 +65,58 @@ class Worker:
     history: HistoryWriter
     concurrency: int
     rng: random.Random
+    client_kind: str = "kazoo"  # the library: a client_adapters.CLIENTS key
     op_timeout_s: float = 5.0
     session_timeout_s: float = 6.0
     process: int = 0
-    client: KazooClient | None = None
+    client: Client | None = None
     session_lost: bool = False
-    dropped_at: float = 0.0     # monotonic time the connection last dropped (kazoo forgets watches)
+    dropped_at: float = 0.0     # monotonic time the client last dropped its watches
     errors: dict[str, int] = field(default_factory=dict)
-    _close_seen: _CloseResponseSeen | None = None
 
     def __post_init__(self) -> None:
         self.process = self.index
 
     # -- the session ----------------------------------------------------------------------------
-    def connect(self, timeout_s: float = 30.0) -> KazooClient:
+    def connect(self, timeout_s: float = 30.0) -> Client:
         rotation = self.index % len(self.hosts)
         hosts = ",".join([*self.hosts[rotation:], *self.hosts[:rotation]])
-        # A logger of its own, outside logging's registry (so reconnects do not accumulate loggers)
-        # and with no parent (so kazoo's chatter goes nowhere else).
-        logger = logging.Logger(f"jepsen_like.worker{self.index}", level=_BLATHER)
-        self._close_seen = _CloseResponseSeen()
-        logger.addHandler(self._close_seen)
-        client = KazooClient(hosts=hosts, timeout=self.session_timeout_s, randomize_hosts=False, logger=logger,
-                             connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 1.0})
-        client.add_listener(self._on_state)
         self.session_lost = False
-        client.start(timeout=timeout_s)
-        self.client = client
-        return client
+        self.client = connect(self.client_kind, hosts, session_timeout_s=self.session_timeout_s,
+                              op_timeout_s=self.op_timeout_s, on_state=self._on_state, timeout_s=timeout_s,
+                              log_name=f"jepsen_like.worker{self.index}")
+        return self.client
 
-    def _on_state(self, state: str) -> None:
-        # kazoo calls listeners on its connection thread as the state changes, before it fires
-        # the watchers it forgets with a NONE event: so dropped_at is set before that event is.
-        if state in (KazooState.SUSPENDED, KazooState.LOST):
+    def _on_state(self, change: StateChange) -> None:
+        # The adapter calls this before the watches that change dropped get their events, so
+        # dropped_at is set before those events are.
+        if change.watches_dropped:
             self.dropped_at = time.monotonic()
-        if state == KazooState.LOST:
+        if change.state == LOST:
             self.session_lost = True
 
     @property
     def session(self) -> str | None:
-        client_id = self.client.client_id if self.client is not None else None
-        return None if client_id is None else f"{client_id[0]:#x}"
+        session_id = self.client.session_id if self.client is not None else None
+        return None if session_id is None else f"{session_id:#x}"
 
     def connection_fields(self) -> dict[str, Any]:
-        """Which member this worker is talking to and as which session, for reading a history.
-        kazoo does not expose its socket publicly; without it the fields are simply absent."""
+        """Which member this worker is talking to and as which session, for reading a history
+        (the member is absent when the client cannot say)."""
         fields: dict[str, Any] = {"session": self.session}
-        sock = getattr(getattr(self.client, "_connection", None), "_socket", None)
-        try:
-            fields["member"] = "%s:%d" % sock.getpeername()[:2]
-        except (AttributeError, OSError, TypeError):
-            pass
+        member = self.client.member if self.client is not None else None
+        if member is not None:
+            fields["member"] = member
         return fields
 
     def close(self) -> bool:
         """Close the session; True only if the server acknowledged the closeSession."""
         client, self.client = self.client, None
-        if client is None:
-            return False
-        try:
-            client.stop()
-            client.close()
-        except Exception:  # noqa: BLE001 - a broken client is closed as far as it goes
-            return False
-        return self._close_seen is not None and self._close_seen.seen.is_set()
+        return client is not None and client.close()
 
     def reconnect(self) -> None:
         self.close()
         self.connect()
-
-    def wait(self, async_result: Any) -> Any:
-        return async_result.get(timeout=self.op_timeout_s)
 
     # -- operations -----------------------------------------------------------------------------
     def call(self, f: str, value: Any, run: Callable[[], Any], *, key: Any = None, read_only: bool = False,
@@ -170,7 +135,7 @@ class Worker:
             self.history.fail(self.process, f, value, error=str(failure), **extra)
             return "fail", None
         except Exception as problem:  # noqa: BLE001 - every other outcome is unknown
-            name = type(problem).__name__
+            name = problem.name if isinstance(problem, ClientError) else type(problem).__name__
             self.errors[name] = self.errors.get(name, 0) + 1
             if read_only:
                 self.history.fail(self.process, f, value, error=name, **extra)
@@ -197,7 +162,7 @@ def _take_events(events: queue.Queue, timeout: float) -> bool | None:
 
     One read answers them all. Taken one per read, a queue that ever held two items stays one
     behind: a connection lost during a read gives both a re-arm (the failed read) and kazoo's
-    NONE event (it fires every watcher when a connection drops, and forgets them), so the next
+    dropped-watch event (it fires every watcher when a connection drops, and forgets them), so the next
     notification's read already sees the change after it, and that change's own notification
     then reads the same value again, which the checker rightly calls a repeat. Found that way
     in the 5-minute partition runs; coord's log showed every notification sent once."""
@@ -210,7 +175,7 @@ def _take_events(events: queue.Queue, timeout: float) -> bool | None:
             items.append(events.get_nowait())
         except queue.Empty:
             break
-    return any(item is not _REARM and getattr(item, "type", None) != EventType.NONE for item in items)
+    return any(isinstance(item, WatchEvent) and item.changed for item in items)
 
 
 def _int(data: bytes) -> int:
@@ -226,7 +191,7 @@ class Workload:
         self.concurrency = concurrency
         self.options = dict(options or {})
 
-    def setup(self, client: KazooClient) -> None:
+    def setup(self, client: Client) -> None:
         client.ensure_path(f"{ROOT}/{self.name}")
 
     def run_worker(self, worker: Worker, stop: threading.Event) -> None:
@@ -291,24 +256,24 @@ class RegisterWorkload(Workload):
                     # linearizable: a plain read, which the server (coord.linearizableReads) puts
                     # behind a quorum-confirmed read index itself.
                     if self.reads == "sync":
-                        worker.wait(worker.client.sync_async(path))
-                    data, stat = worker.wait(worker.client.get_async(path))
+                        worker.client.sync(path)
+                    data, stat = worker.client.get(path)
                     return _WithFields(_int(data), {"mzxid": stat.mzxid})
                 worker.call("read", None, read, key=key, read_only=True)
             elif roll < 0.75:
                 value = worker.rng.randrange(5)
-                worker.call("write", value, lambda: worker.wait(worker.client.set_async(path, str(value).encode()))
+                worker.call("write", value, lambda: worker.client.set(path, str(value).encode())
                             and value, key=key)
             else:
                 expected, new = worker.rng.randrange(5), worker.rng.randrange(5)
 
                 def cas() -> Any:
-                    data, stat = worker.wait(worker.client.get_async(path))
+                    data, stat = worker.client.get(path)
                     if _int(data) != expected:
                         raise Fail(f"value is {_int(data)}")
                     try:
-                        worker.wait(worker.client.set_async(path, str(new).encode(), version=stat.version))
-                    except BadVersionError:
+                        worker.client.set(path, str(new).encode(), version=stat.version)
+                    except BadVersion:
                         raise Fail("BadVersion") from None
                     return (expected, new)
                 worker.call("cas", (expected, new), cas, key=key)
@@ -319,8 +284,8 @@ class RegisterWorkload(Workload):
             path = self.path(key)
 
             def read() -> Any:
-                fresh.wait(fresh.client.sync_async(path))
-                data, stat = fresh.wait(fresh.client.get_async(path))
+                fresh.client.sync(path)
+                data, stat = fresh.client.get(path)
                 return _WithFields(_int(data), {"mzxid": stat.mzxid})
             for _ in range(5):
                 if fresh.call("read", None, read, key=key, read_only=True)[0] == "ok":
@@ -347,9 +312,9 @@ class SetWorkload(Workload):
     def _read(self, worker: Worker) -> Any:
         path = f"{ROOT}/set"
         try:
-            worker.wait(worker.client.sync_async(path))
-            children = worker.wait(worker.client.get_children_async(path))
-        except NoNodeError:
+            worker.client.sync(path)
+            children = worker.client.get_children(path)
+        except NoNode:
             return ()  # the set's parent, created before the run, is gone: the set is empty
         return tuple(sorted(int(name[1:]) for name in children))
 
@@ -363,9 +328,9 @@ class SetWorkload(Workload):
 
             def add() -> Any:
                 try:
-                    worker.wait(worker.client.create_async(f"{ROOT}/set/e{element:09d}", b""))
-                except (NodeExistsError, NoNodeError) as problem:
-                    raise Fail(type(problem).__name__) from None
+                    worker.client.create(f"{ROOT}/set/e{element:09d}", b"")
+                except (NodeExists, NoNode) as problem:
+                    raise Fail(problem.name) from None
                 return element
             worker.call("add", element, add)
 
@@ -384,13 +349,13 @@ class SequentialWorkload(Workload):
 
     def _read(self, worker: Worker) -> Any:
         path = f"{ROOT}/sequential"
-        worker.wait(worker.client.sync_async(path))
-        return tuple(sorted(int(name[-10:]) for name in worker.wait(worker.client.get_children_async(path))))
+        worker.client.sync(path)
+        return tuple(sorted(int(name[-10:]) for name in worker.client.get_children(path)))
 
     def run_worker(self, worker, stop):
         while not stop.is_set():
-            worker.call("next-id", None, lambda: int(worker.wait(worker.client.create_async(
-                f"{ROOT}/sequential/id-", b"", sequence=True))[-10:]))
+            worker.call("next-id", None, lambda: int(worker.client.create(
+                f"{ROOT}/sequential/id-", b"", sequence=True)[-10:]))
 
     def final(self, workers, fresh):
         self._retry(fresh, "read", None, lambda: self._read(fresh))
@@ -400,18 +365,18 @@ class SequentialWorkload(Workload):
 
 
 class LockWorkload(Workload):
-    """acquire (kazoo's Lock recipe, bounded wait), hold briefly, release. A worker whose outcome is
-    unknown closes its session, so a lock it may hold is freed, and starts a new one."""
+    """acquire (the client's Lock recipe, bounded wait), hold briefly, release. A worker whose
+    outcome is unknown closes its session, so a lock it may hold is freed, and starts a new one."""
 
     name = "lock"
     metadata = {"checker": "lock"}
 
     def _cycle(self, worker: Worker) -> str:
-        lock = Lock(worker.client, f"{ROOT}/lock/mutex", identifier=str(worker.process))
+        lock = worker.client.lock(f"{ROOT}/lock/mutex", identifier=str(worker.process))
 
         def acquire() -> Any:
             try:
-                if not lock.acquire(timeout=worker.op_timeout_s):
+                if not lock.acquire(timeout_s=worker.op_timeout_s):
                     raise Fail("not acquired")
             except LockTimeout:
                 raise Fail("LockTimeout") from None
@@ -429,15 +394,15 @@ class LockWorkload(Workload):
 
     @staticmethod
     def _contender_left(worker: Worker, lock: Lock) -> bool:
-        """After a timed-out acquire kazoo deletes its contender node only on a best-effort basis
-        (a connection loss leaves it). Left behind in a live session it queues ahead of every later
-        contender, so the lock is never granted again (seen in a 5-minute coord run). Close the
-        session if the node may still be there."""
+        """After a timed-out acquire the recipe (kazoo's, and coord's alike) deletes its contender
+        node only on a best-effort basis (a connection loss leaves it). Left behind in a live
+        session it queues ahead of every later contender, so the lock is never granted again (seen
+        in a 5-minute coord run). Close the session if the node may still be there."""
         try:
-            # By name prefix (unique per Lock object), as kazoo finds its own node: a create whose
-            # reply was lost leaves a node that lock.node never learned of.
-            children = worker.wait(worker.client.get_children_async(lock.path))
-        except NoNodeError:
+            # By name prefix (unique per Lock object), as the recipe finds its own node: a create
+            # whose reply was lost leaves a node that the recipe never learned of.
+            children = worker.client.get_children(lock.path)
+        except NoNode:
             return False
         except Exception:  # noqa: BLE001 - cannot tell: assume it is there
             return True
@@ -460,7 +425,7 @@ class LockWorkload(Workload):
 
 class AbandonedSession:
     """A client that crashes: one raw connection (coord's sans-I/O codec over a plain socket, since
-    kazoo always says goodbye) opens a session with a short timeout, creates an ephemeral, and drops
+    both clients always say goodbye) opens a session with a short timeout, creates an ephemeral, and drops
     the socket without closeSession. ``expired()`` reconnects with the session's id and password
     and reports whether the server says it expired (a ConnectResponse with timeout 0); if it is
     still alive, that reconnect renewed it, and the socket is dropped again."""
@@ -566,8 +531,8 @@ class EphemeralWorkload(Workload):
 
     def _read(self, worker: Worker) -> Any:
         path = f"{ROOT}/ephemeral"
-        worker.wait(worker.client.sync_async(path))
-        return tuple(sorted(worker.wait(worker.client.get_children_async(path))))
+        worker.client.sync(path)
+        return tuple(sorted(worker.client.get_children(path)))
 
     def _note_lost(self, worker: Worker, session: str | None) -> None:
         if worker.session_lost and session is not None:
@@ -590,8 +555,8 @@ class EphemeralWorkload(Workload):
 
                 def create() -> Any:
                     try:
-                        worker.wait(worker.client.create_async(f"{ROOT}/ephemeral/{node}", b"", ephemeral=True))
-                    except NodeExistsError:
+                        worker.client.create(f"{ROOT}/ephemeral/{node}", b"", ephemeral=True)
+                    except NodeExists:
                         raise Fail("NodeExists") from None
                     return node
                 outcome, _ = worker.call("create", node, create, fields={"session": session})
@@ -643,13 +608,14 @@ class WatchesWorkload(Workload):
         if worker.index == 0:
             while not stop.is_set():
                 value = next(self._values)
-                worker.call("write", value, lambda: worker.wait(worker.client.set_async(
-                    self.path, str(value).encode())) and value)
+                worker.call("write", value, lambda: worker.client.set(
+                    self.path, str(value).encode()) and value)
                 time.sleep(0.01)
             return
         fired: queue.Queue = queue.Queue()
-        # One callback object per worker: kazoo keeps a *set* of watchers per path, so re-arming
-        # never registers a second callback that would report one change twice.
+        # One callback object per worker: both clients keep one registration per path and
+        # callback, so re-arming never registers a second callback that would report one change
+        # twice.
         callback = fired.put
         self._arm(worker, callback, "arm")
         while not stop.is_set():
@@ -661,12 +627,19 @@ class WatchesWorkload(Workload):
                 self._arm(worker, callback, "rearm")
 
     def _armed(self, worker: Worker) -> bool:
-        """Whether the watch is set on the connection as it is now: a read that started after
-        the last drop succeeded, and no change has fired it since (the caller reads at once on
-        a change). A reason to re-arm that comes late (kazoo's NONE event, a failed read's
-        retry, a lost session) is then one that read already answered. Reading again would
+        """Whether the watch is set as the client is now: a read that started after the client
+        last dropped its watches succeeded, and no change has fired it since (the caller reads at
+        once on a change). A reason to re-arm that comes late (a dropped-watch event, a failed
+        read's retry, a lost session) is then one that read already answered. Reading again would
         leave two watches' notifications in flight, and the second one's read would see nothing
-        new: a repeat made by the client, not the server."""
+        new: a repeat made by the client, not the server.
+
+        "Dropped" is the client's own (``Worker.dropped_at``): kazoo drops its watches at every
+        disconnection, coord's client only when its session expires. coord's client sets its
+        watches again itself on the next connection (SetWatches with its last zxid, so the server
+        fires at once for a change it missed), so after a mere disconnection its watch is still
+        set and a re-arm would be exactly the second read this guards against; so nothing re-arms
+        then, and a change during the disconnection arrives as a notification."""
         started = self._armed_at.get(worker.index)
         return started is not None and started > worker.dropped_at
 
@@ -677,8 +650,8 @@ class WatchesWorkload(Workload):
         connection moves to a lagging member between the event and the read, a plain read could
         return the value from before the notified change."""
         def read() -> Any:
-            worker.wait(worker.client.sync_async(self.path))
-            data, stat = worker.wait(worker.client.get_async(self.path, watch=callback))
+            worker.client.sync(self.path)
+            data, stat = worker.client.get(self.path, watch=callback)
             return _WithFields((_int(data), stat.mzxid), worker.connection_fields())
         started = time.monotonic()
         outcome, output = worker.call(f, None, read, read_only=True)
@@ -692,19 +665,20 @@ class WatchesWorkload(Workload):
 
     def final(self, workers, fresh):
         # The watcher loops have stopped, and a fault near the end may have dropped their watches
-        # (kazoo forgets them with the connection). So: every watcher sets its watch again, the
+        # (kazoo forgets them with the connection, both clients with an expired session). So:
+        # every watcher sets its watch again, the
         # writer writes once more after the heal, and each watcher must be notified of it.
         writer, watchers = workers[0], workers[1:]
         fired = {watcher.index: queue.Queue() for watcher in watchers}
         for watcher in watchers:
             self._arm(watcher, fired[watcher.index].put, "rearm")
         value = next(self._values)
-        self._retry(writer, "write", value, lambda: writer.wait(writer.client.set_async(
-            self.path, str(value).encode())) and value, read_only=False)
+        self._retry(writer, "write", value, lambda: writer.client.set(
+            self.path, str(value).encode()) and value, read_only=False)
 
         def read() -> Any:
-            writer.wait(writer.client.sync_async(self.path))
-            data, stat = writer.wait(writer.client.get_async(self.path))
+            writer.client.sync(self.path)
+            data, stat = writer.client.get(self.path)
             return (_int(data), stat.mzxid)
         final = self._retry(writer, "final-read", None, read)
         deadline = time.monotonic() + 10.0

@@ -200,7 +200,10 @@ def test_listeners_and_stop(server, prefix):
     c = Client(server.hosts, timeout=10.0)
     c.add_listener(states.append)
     c.start()
-    c.stop()
+    assert c.connected_host == (server.host, server.port)
+    assert c.stop() is True  # the server answered the closeSession
+    assert c.connected_host is None
+    assert c.stop() is True  # a second stop only repeats the answer
     wait_until(lambda: State.CLOSED in states)
     assert states == [State.CONNECTED, State.CLOSED]
     with pytest.raises(errors.ConnectionClosedError):
@@ -229,7 +232,7 @@ def test_every_call_has_a_timeout():
             with pytest.raises(errors.ClientTimeoutError):
                 c.ensure_path("/a/b")
         finally:
-            c.stop(timeout=1.0)
+            assert c.stop(timeout=1.0) is False  # no session, so no close was acknowledged
 
 
 def test_a_dead_host_in_the_list_is_skipped(make_coord_client, server):
@@ -239,7 +242,7 @@ def test_a_dead_host_in_the_list_is_skipped(make_coord_client, server):
         hosts = [dead, server.hosts]
         seed = next(s for s in range(100) if _shuffled(hosts, s)[0] == dead)  # dead one first
         c = make_coord_client(hosts=",".join(hosts), rng=random.Random(seed))
-        assert c._session.connected_host == (server.host, server.port)
+        assert c.connected_host == (server.host, server.port)
         assert c.exists("/") is not None
 
 

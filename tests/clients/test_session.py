@@ -112,6 +112,14 @@ def test_handshake_then_connected_and_hosts_shuffled_by_the_injected_rng():
     assert session.connected_host == session.hosts[0]
 
 
+def test_hosts_in_the_given_order_without_randomize_hosts():
+    for seed in range(5):
+        session = new_session("a:1,b:2,c:3,d:4,e:5", seed=seed, randomize_hosts=False)
+        assert session.hosts == [("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)]
+        session.start(0.0)
+        assert session.pop_outputs()[0][:2] == ("a", 1)  # the first host is tried first
+
+
 def test_ping_at_a_third_and_loss_detected_at_two_thirds_of_the_negotiated_timeout():
     session = new_session()
     server, *_ = connect(session, 0.0, timeout_ms=6000)  # negotiated 6 s, requested 9 s
@@ -320,10 +328,12 @@ def test_close_sends_close_session_and_fails_later_requests():
     assert close.opcode == OpCode.CLOSE_SESSION
     late = session.submit(1.1, OpCode.GET_DATA, GetDataRequest("/", False))
     assert session.pop_outputs() == [Completed(late, ERR_CLOSED, None)]
+    assert not session.close_acknowledged
     outputs = server.answer(1.2, server.codec.reply(close.xid, 5, 0))
     assert Disconnect(server.conn_id) in outputs
     assert StateChanged(State.CONNECTED, State.CLOSED) in outputs
     assert session.next_deadline() is None
+    assert session.close_acknowledged  # the server answered: the session is certainly gone
 
 
 def test_close_is_bounded_when_the_server_never_answers():
@@ -333,6 +343,21 @@ def test_close_is_bounded_when_the_server_never_answers():
     session.pop_outputs()
     session.tick(3.0)
     assert StateChanged(State.CONNECTED, State.CLOSED) in session.pop_outputs()
+    assert not session.close_acknowledged  # it may live on until it expires
+
+
+def test_a_close_cut_off_or_made_while_disconnected_is_not_acknowledged():
+    session = new_session()
+    server, *_ = connect(session, 0.0)
+    session.close(1.0)
+    server.take_writes(session.pop_outputs())
+    session.connection_lost(1.1, server.conn_id)  # the answer never came
+    assert StateChanged(State.CONNECTED, State.CLOSED) in session.pop_outputs()
+    assert not session.close_acknowledged
+    never_connected = new_session()
+    never_connected.start(0.0)
+    never_connected.close(0.5)
+    assert never_connected.state is State.CLOSED and not never_connected.close_acknowledged
 
 
 def test_read_only_connection_state():

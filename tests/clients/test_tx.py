@@ -87,7 +87,7 @@ async def test_stop_leaves_the_reactor_clean(server):
     before = set(reactor.getDelayedCalls())
     c = await _started(server.hosts)
     await c.exists("/")
-    await c.stop()
+    assert await c.stop() is True  # and the server acknowledged the close
     assert set(reactor.getDelayedCalls()) - before == set()
     assert _no_client_sockets()
 

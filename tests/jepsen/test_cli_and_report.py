@@ -105,3 +105,14 @@ def test_nemesis_intervals_from_jepsen_names():
     assert len(intervals) == 2
     assert all(i.end is not None and i.end > i.start for i in intervals)
     assert intervals[0].label.startswith("start Cut off")
+
+
+def test_run_options_carry_the_client(tmp_path):
+    from jepsen_like.cli import _build_parser, _run_config
+    from jepsen_like.runner import RunConfig, RunImpossible, run
+
+    parser = _build_parser()
+    assert _run_config(parser.parse_args(["run"])).client == "kazoo"  # the default
+    assert _run_config(parser.parse_args(["run", "--client", "coord"])).client == "coord"  # also the quick suite's
+    with pytest.raises(RunImpossible, match="unknown client 'nope'; known: kazoo, coord"):
+        run(RunConfig(client="nope", out=tmp_path / "run", progress=False))

@@ -106,21 +106,21 @@ def test_watch_anomalies_are_caught(original, replacement, problem):
 
 
 def test_watcher_takes_every_queued_event_with_one_read():
-    """A connection lost during a read queues two re-arm reasons (the failed read, kazoo's NONE
-    event); read once per item, the watcher stays one behind and reads one change twice."""
+    """A connection lost during a read queues two re-arm reasons (the failed read, kazoo's
+    dropped-watch event); read once per item, the watcher stays one behind and reads one change
+    twice."""
     import queue
 
-    from kazoo.protocol.states import EventType, KazooState, WatchedEvent
-
+    from jepsen_like.client_adapters import WatchEvent
     from jepsen_like.workloads import _REARM, _take_events
 
     events: queue.Queue = queue.Queue()
-    events.put(WatchedEvent(EventType.NONE, KazooState.SUSPENDED, None))
+    events.put(WatchEvent(False))
     events.put(_REARM)
     assert _take_events(events, timeout=0.1) is False      # one re-arm for both
     assert events.empty()
     events.put(_REARM)
-    events.put(WatchedEvent(EventType.CHANGED, KazooState.CONNECTED, "/n"))
+    events.put(WatchEvent(True, "/n"))
     assert _take_events(events, timeout=0.1) is True       # a change among them: a notify read
     assert _take_events(events, timeout=0.01) is None
 

@@ -1,8 +1,10 @@
 """Real runs: each workload against standalone coord, a 3-node Apache ZooKeeper ensemble in network
 namespaces under kill and partition nemeses, and runs that must come out invalid.
 
-Every run here is a real ensemble of real processes driven through kazoo; the verdicts come from
-the same checkers `python -m jepsen_like check` uses. Short by default (a few seconds of workload
+Every run here is a real ensemble of real processes, driven through kazoo (the default client) or,
+where a test says so, through coord's own client (``--client coord``: the standalone runs of each
+workload and the command-line run); the verdicts come from the same checkers
+`python -m jepsen_like check` uses. Short by default (a few seconds of workload
 each); the long ones with every nemesis are under ``-m slow``.
 """
 
@@ -51,15 +53,19 @@ def assert_run_dir(result) -> dict:
     return record
 
 
-# sequential runs through the command line in test_command_line_run_and_refusals.
+# Through coord's own client (kazoo drives the ensemble runs below); sequential runs through the
+# command line in test_command_line_run_and_refusals.
 @pytest.mark.parametrize("workload", sorted(set(WORKLOADS) - {"sequential"}))
-def test_each_workload_against_standalone_coord_is_valid(tmp_path, workload):
-    result = run(quick(tmp_path, workload=workload))
+def test_each_workload_against_standalone_coord_through_the_coord_client_is_valid(tmp_path, workload):
+    result = run(quick(tmp_path, workload=workload, client="coord"))
     record = assert_run_dir(result)
     assert result.verdict == "valid", (result.run_dir / "verdicts.txt").read_text()
     assert result.exit_code == 0
     assert record["counts"]["ok"] > 20  # real work happened
     assert (result.run_dir / "nodes" / "n1" / "coord.log").is_file()
+    assert record["client"] == "coord" and record["command"].endswith("--client coord")
+    assert read_jsonl(result.run_dir / "history.jsonl").metadata["client"] == "coord"
+    assert "client: coord" in (result.run_dir / "verdicts.txt").read_text()
 
 
 class KillAndWipe(Nemesis):
@@ -118,21 +124,27 @@ def test_an_edited_register_history_is_caught(tmp_path, capsys):
 
 def test_a_coord_ensemble_run_is_valid(tmp_path):
     """A 3-member coord ensemble in network namespaces (the cluster layer refuses, with a clear
-    message, a coord that would answer as standalone despite its server.N lines)."""
+    message, a coord that would answer as standalone despite its server.N lines), through kazoo."""
     config = quick(tmp_path, nodes=3, workload="register")
     result = run(config)
     assert result.verdict == "valid"
+    record = json.loads((result.run_dir / "results.json").read_text())
+    assert record["client"] == "kazoo" and "--client" not in record["command"]
 
 
 def test_command_line_run_and_refusals(tmp_path):
     out = tmp_path / "cli-run"
     done = subprocess.run([sys.executable, "-m", "jepsen_like", "run", "--system", "coord", "--nodes", "1",
                            "--workload", "sequential", "--time", "1.5", "--concurrency", "3", "--seed", "3",
-                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=100)
+                           "--client", "coord", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=100)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("valid")
     assert "[run" in done.stderr  # the progress line
-    assert json.loads((out / "results.json").read_text())["seed"] == 3
+    record = json.loads((out / "results.json").read_text())
+    assert record["seed"] == 3 and record["client"] == "coord"
+    # The command printed with the verdict reproduces the run, client included.
+    assert "--seed 3 --client coord" in done.stdout.splitlines()[1]
     # A partition needs more than one member.
     refused = subprocess.run([sys.executable, "-m", "jepsen_like", "run", "--system", "coord", "--nodes", "1",
                               "--nemesis", "partition-one", "--time", "1", "--out", str(tmp_path / "refused")],
