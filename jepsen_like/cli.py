@@ -156,6 +156,8 @@ def _build_parser() -> argparse.ArgumentParser:
                           "loopback: members talk directly, no network faults")
     run.add_argument("--suite", choices=("quick",), help="quick: a short run of every workload x nemesis, as a table")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress line")
+    run.add_argument("--no-plots", dest="plots", action="store_false",
+                     help="skip the PNG plots (about 2 s a run): summary, verdicts and timeline.html are still written")
     return parser
 
 
@@ -278,7 +280,7 @@ def _run_config(args: argparse.Namespace, **overrides: Any):
     settings = dict(system=args.system, nodes=args.nodes, workload=args.workload, nemesis=args.nemesis,
                     time_s=args.time, concurrency=args.concurrency, seed=args.seed, out=args.out, reads=args.reads,
                     quiet_s=args.quiet, fault_s=args.fault, network=args.network, progress=args.progress,
-                    planted_bug=args.planted_bug, client=args.client)
+                    planted_bug=args.planted_bug, client=args.client, plots=args.plots)
     settings.update(overrides)
     return RunConfig(**settings)
 

@@ -139,10 +139,9 @@ def render_report(
     check: LinearizabilityResult | CheckResult | None = None,
     title: str = "history",
     history_format: str = "jsonl",
+    plots: bool = True,
 ) -> Report:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display; must precede pyplot
+    """Write summary.txt, timeline.html and index.html, and unless ``plots`` is False the PNGs."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ops = history.operations()
@@ -157,11 +156,15 @@ def render_report(
     report = Report(summary=summary)
     (out / "summary.txt").write_text(summary + "\n", encoding="utf-8")
     report.files.append(out / "summary.txt")
-    report.files.append(_timeline_png(ops, clock, intervals, highlighted, model, out / "timeline.png", title))
-    if isinstance(check, LinearizabilityResult) and check.counterexample is not None:
-        report.files.append(_counterexample_png(ops, clock, check, out / "counterexample.png"))
-    report.files.append(_latency_png(ops, clock, intervals, out / "latency.png", title))
-    report.files.append(_throughput_png(ops, clock, intervals, out / "throughput.png", title))
+    if plots:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display; must precede pyplot
+        report.files.append(_timeline_png(ops, clock, intervals, highlighted, model, out / "timeline.png", title))
+        if isinstance(check, LinearizabilityResult) and check.counterexample is not None:
+            report.files.append(_counterexample_png(ops, clock, check, out / "counterexample.png"))
+        report.files.append(_latency_png(ops, clock, intervals, out / "latency.png", title))
+        report.files.append(_throughput_png(ops, clock, intervals, out / "throughput.png", title))
     timeline_svg = _timeline_svg(ops, clock, intervals, highlighted, model)
     (out / "timeline.html").write_text(_page(title + " — timeline", summary, timeline_svg, []), encoding="utf-8")
     report.files.append(out / "timeline.html")

@@ -19,6 +19,7 @@ port and data directory (the log file is appended to), which is what fault runs 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -84,11 +85,48 @@ class ServerStartError(RuntimeError):
     """The server process exited or did not answer ``ruok`` in time. The message ends with its log."""
 
 
+def _ephemeral_port_range() -> tuple:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999   # Linux's default
+
+
+_handed_out_ports: set = set()
+_port_choice = random.Random()   # its own generator: a test seeding `random` must not make two
+                                  # processes pick the same ports
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the usual, slightly racy, bind-to-0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOCALHOST, 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that was free a moment ago, for a server started soon after.
+
+    Taken from below the kernel's ephemeral range, not by binding to port 0: the kernel hands
+    ephemeral ports to every outgoing connection too (our clients, ZooKeeper's peers), and one of
+    those took a port between this probe and the server's bind often enough to fail CI ("Address
+    already in use"). Below that range only explicit binds compete, and each port is handed out
+    once per process, chosen at random so concurrent test processes rarely pick the same one.
+    """
+    low, _ = _ephemeral_port_range()
+    first = max(1024, low - 12000)
+    if low - first < 1000:            # an unusual range leaves no room below it: fall back
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((LOCALHOST, 0))
+            return s.getsockname()[1]
+    if len(_handed_out_ports) > (low - first) // 2:
+        _handed_out_ports.clear()     # long sessions: old servers are long gone
+    for _ in range(1000):
+        port = _port_choice.randrange(first, low)
+        if port in _handed_out_ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((LOCALHOST, port))
+            except OSError:
+                continue
+        _handed_out_ports.add(port)
+        return port
+    raise RuntimeError(f"no free port found in {first}-{low - 1} after 1000 tries")
 
 
 def four_letter_word(host: str, port: int, word: str, timeout_s: float = 5.0, payload: bytes = b"") -> str:

@@ -37,7 +37,7 @@ def ensemble_run(tmp_path, bug, *, time_s, seed, nemesis=None, name="run", fault
     case = CASES[bug]
     config = RunConfig(system="coord", nodes=3, workload=case["workload"], nemesis=nemesis or case["nemesis"],
                        time_s=time_s, concurrency=6, seed=seed, out=tmp_path / name, progress=False,
-                       quiet_s=1.0, fault_s=fault_s, planted_bug=bug, client=client)
+                       quiet_s=1.0, fault_s=fault_s, planted_bug=bug, client=client, plots=False)
     return run(config)
 
 

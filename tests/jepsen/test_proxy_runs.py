@@ -91,7 +91,8 @@ class ProbedPartition(Partition):
 
 def proxy_run(tmp_path, nemesis, **settings):
     defaults = dict(system="coord", nodes=3, workload="register", nemesis=nemesis, time_s=6.0, concurrency=4,
-                    seed=7, out=tmp_path / "run", progress=False, quiet_s=1.0, fault_s=2.5, network="proxy")
+                    seed=7, out=tmp_path / "run", progress=False, quiet_s=1.0, fault_s=2.5, network="proxy",
+                    plots=False)
     defaults.update(settings)
     try:
         return run(RunConfig(**defaults))
@@ -158,7 +159,8 @@ def test_ack_before_quorum_is_caught_over_the_proxy(tmp_path):
     for attempt, seed in enumerate((11, 12, 13)):
         result = run(RunConfig(system="coord", nodes=3, workload="set", nemesis="partition-leader", time_s=6.0,
                                concurrency=6, seed=seed, out=tmp_path / f"run{attempt}", progress=False, quiet_s=1.0,
-                               fault_s=3.0, planted_bug="ack-before-quorum", network="proxy"))
+                               fault_s=3.0, planted_bug="ack-before-quorum", network="proxy",
+                               plots=False))
         if result.verdict == "not valid" or attempt == 2:
             break
     assert_caught(result, "ack-before-quorum")

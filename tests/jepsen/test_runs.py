@@ -36,15 +36,16 @@ def require_netns() -> None:
 
 
 def quick(tmp_path, **settings) -> RunConfig:
+    # No PNGs (2 s a run): the command-line run below draws them, test_cli_and_report checks them.
     defaults = dict(system="coord", nodes=1, time_s=1.5, concurrency=4, seed=7, out=tmp_path / "run",
-                    progress=False, quiet_s=1.0, fault_s=2.0)
+                    progress=False, quiet_s=1.0, fault_s=2.0, plots=False)
     defaults.update(settings)
     return RunConfig(**defaults)
 
 
 def assert_run_dir(result) -> dict:
     """What every run leaves behind: the history with its header, verdicts, the part-1 report."""
-    for name in ("history.jsonl", "results.json", "verdicts.txt", "summary.txt", "timeline.html"):
+    for name in ("history.jsonl", "results.json", "verdicts.txt", "summary.txt", "timeline.html", "index.html"):
         assert (result.run_dir / name).is_file(), name
     record = json.loads((result.run_dir / "results.json").read_text())
     assert record["verdict"] == result.verdict
@@ -143,6 +144,8 @@ def test_command_line_run_and_refusals(tmp_path):
     assert "[run" in done.stderr  # the progress line
     record = json.loads((out / "results.json").read_text())
     assert record["seed"] == 3 and record["client"] == "coord"
+    for plot in ("timeline.png", "latency.png", "throughput.png"):
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
     # The command printed with the verdict reproduces the run, client included.
     assert "--seed 3 --client coord" in done.stdout.splitlines()[1]
     # A partition needs more than one member.
