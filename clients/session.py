@@ -39,8 +39,8 @@ States (what users program against; kazoo/Curator names).  LOST before the first
 expiry, CONNECTED / CONNECTED_READ_ONLY with a live connection, SUSPENDED when the connection
 dropped but the session may live (do not trust your lock), CLOSED after ``close()``
 (``close_acknowledged`` then says whether the server answered the CLOSE_SESSION).  Expiry is
-learnt from the server (a ConnectResponse with timeout 0): then every watch is dropped (watchers
-are not called: only the LOST state change says so), queued
+learnt from the server (a ConnectResponse with timeout 0): then every watch is dropped and each
+watcher is called once with a ``NONE`` event in state LOST (after the LOST state change), queued
 requests fail with SESSION_EXPIRED, and a brand-new session is established (state LOST, then
 CONNECTED).  Requests in flight when a connection drops fail with CONNECTION_LOSS: their outcome
 is unknown and they are never resent.  Requests submitted while disconnected wait in a queue for
@@ -574,10 +574,18 @@ class ClientSession:
         self._conn = None
         self.session_id = 0
         self.passwd = b"\0" * 16
+        dropped: list = []
         for table in self._watches.values():
+            for watchers in table.values():
+                dropped.extend(w for w in watchers if w not in dropped)
             table.clear()
         self._fail_queued(Err.SESSION_EXPIRED)
         self._set_state(State.LOST)
+        if dropped:
+            # Every watch died with the session: tell each watcher once, after the state listeners
+            # (kazoo's order; Java delivers Expired to every watcher too), so code waiting on a
+            # watch alone does not wait forever.
+            self._outputs.append(WatchFired(WatchedEvent("NONE", State.LOST.value, None), tuple(dropped)))
         self._conn_id += 1
         self._reconnect_at = now
 

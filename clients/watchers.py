@@ -43,7 +43,9 @@ class _Watch:
             self._refresh()  # after an expiry the watch is gone: read again with a new one
 
     def _on_event(self, event) -> None:
-        if not self._stopped:
+        # NONE: the session expired and took the watch; _on_state reads again once a new
+        # session is CONNECTED (reading now would only wait for it on the callback thread).
+        if event.type != "NONE" and not self._stopped:
             self._refresh()
 
     def _refresh(self) -> None:

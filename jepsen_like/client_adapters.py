@@ -29,9 +29,7 @@ LOST) and fires each with a NONE event after telling its listeners. coord's clie
 on the next connection it registers them again (SetWatches with the last zxid it saw, as the Java
 client does, so the server fires at once for a change the client missed), so a disconnection
 drops nothing and is not a reason to re-arm. It forgets them only when the session expires, and
-then tells only its state listeners; :class:`CoordAdapter` turns that LOST into a dropped event for
-every watch callback registered through it (a superset of those still held: a spurious dropped
-event only asks for a re-arm, which a lost session needs anyway).
+then, as kazoo does, fires each with a NONE event after telling its listeners.
 """
 
 from __future__ import annotations
@@ -164,14 +162,13 @@ class Client:
                 wrapper = self._wrappers[callback] = self._wrap(callback)
             return wrapper
 
-    def _watch_callbacks(self) -> list[Callable[[WatchEvent], None]]:
-        with self._wrappers_lock:
-            return list(self._wrappers)
+    @staticmethod
+    def _wrap(callback: Callable[[WatchEvent], None]) -> Callable[[Any], None]:
+        # Both libraries call a watch with an event whose type is the string "NONE" when they
+        # dropped it (kazoo's EventType.NONE == "NONE"), else with the change's type.
+        return lambda event: callback(WatchEvent(event.type != "NONE", event.path))
 
     # Implemented per library.
-    def _wrap(self, callback: Callable[[WatchEvent], None]) -> Callable[[Any], None]:
-        raise NotImplementedError
-
     def start(self, timeout_s: float) -> None:
         raise NotImplementedError
 
@@ -262,11 +259,6 @@ class KazooAdapter(Client):
         if state in (SUSPENDED, LOST):
             self._on_state(StateChange(str(state), watches_dropped=True))
 
-    def _wrap(self, callback):
-        from kazoo.protocol.states import EventType
-
-        return lambda event: callback(WatchEvent(event.type != EventType.NONE, event.path))
-
     def _wait(self, async_result: Any) -> Any:
         with _translated(self.errors):
             return async_result.get(timeout=self.op_timeout_s)
@@ -348,19 +340,13 @@ class CoordAdapter(Client):
         self._client.add_listener(self._state_listener)
 
     def _state_listener(self, state: str) -> None:
-        # On the client's callback thread, in order with watch callbacks. A disconnection drops
-        # no watch (re-registered on the next connection); an expiry drops all of them silently,
-        # so the callbacks hear it here, after on_state (see the module docstring).
+        # On the client's callback thread, before the watch callbacks of the same change. A
+        # disconnection drops no watch (re-registered on the next connection); an expiry drops all
+        # of them, and the client then fires each with a NONE event (see the module docstring).
         if state == SUSPENDED:
             self._on_state(StateChange(SUSPENDED, watches_dropped=False))
         elif state == LOST:
             self._on_state(StateChange(LOST, watches_dropped=True))
-            for callback in self._watch_callbacks():
-                callback(WatchEvent(False))
-
-    def _wrap(self, callback):
-        # Only notifications reach a plain watch callback of coord's client: always a change.
-        return lambda event: callback(WatchEvent(True, event.path))
 
     def start(self, timeout_s):
         self._client.start(timeout=timeout_s)

@@ -11,6 +11,7 @@ from twisted.internet import reactor, task
 
 from clients import errors
 from clients.blocking import Client, State
+from clients.session import WatchedEvent
 from tests.clients.helpers import expire_session, wait_until
 from tests.conftest import start_server, stop_server
 
@@ -106,12 +107,20 @@ def test_session_expiry_is_lost_then_a_new_session(server, prefix, make_coord_cl
     states = []
     c.add_listener(states.append)
     c.create(f"{prefix}/eph", ephemeral=True)
-    events = []
-    c.get(prefix, watch=events.append)
+    heard = []   # state changes and watch events, in the order the callback thread delivered them
+    c.add_listener(lambda state: heard.append(state))
+    c.create(f"{prefix}/watched")
+    c.get(f"{prefix}/watched", watch=heard.append)
+    c.get_children(f"{prefix}/watched", watch=heard.append)   # the same watcher twice: told once
     old_session_id, password = c.client_id
     expire_session(server.host, server.port, old_session_id, password)
     wait_until(lambda: State.LOST in states, 30, what="LOST")
     wait_until(lambda: c.state is State.CONNECTED, 30, what="a new session")
+    # The watches died with the session, and their watcher heard so after the state listeners
+    # (kazoo's order), as a NONE event: code waiting on a watch alone does not wait forever.
+    wait_until(lambda: len(heard) >= 3, 10, what="the dropped watch's event")
+    assert heard[heard.index(State.LOST):] == [State.LOST, WatchedEvent("NONE", "LOST", None), State.CONNECTED]
+    assert heard[:heard.index(State.LOST)] in ([], [State.SUSPENDED])
     assert c.client_id[0] != old_session_id
     assert c.exists(f"{prefix}/eph") is None  # ephemerals went with the session
     assert c.create(f"{prefix}/after") == f"{prefix}/after"  # and the client works again

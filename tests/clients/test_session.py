@@ -16,6 +16,7 @@ from clients.session import (
     Disconnect,
     State,
     StateChanged,
+    WatchedEvent,
     WatchFired,
     WatchKind,
     WatchRegistration,
@@ -246,7 +247,7 @@ def test_notifications_fire_one_shot_watchers_once_and_persistent_ones_every_tim
     assert server.answer(0.4, children) == []  # recursive watches get no child events
 
 
-def test_expiry_means_lost_watches_dropped_then_a_new_session():
+def test_expiry_means_lost_watches_dropped_and_told_then_a_new_session():
     session = new_session()
     server, *_ = connect(session, 0.0)
     watcher = object()
@@ -267,6 +268,9 @@ def test_expiry_means_lost_watches_dropped_then_a_new_session():
     assert StateChanged(State.SUSPENDED, State.LOST) in outputs
     assert Disconnect(target.conn_id) in outputs
     assert session.watchers(WatchKind.DATA) == {}
+    # Its watcher is told, once, after the state change (kazoo's order).
+    told = WatchFired(WatchedEvent("NONE", "LOST", None), (watcher,))
+    assert outputs.index(told) > outputs.index(StateChanged(State.SUSPENDED, State.LOST))
     _, request, outputs, events, _ = connect(session, 1.2, session_id=0x99)
     assert request.session_id == 0 and request.passwd == b"\0" * 16
     assert events == []  # no watches to re-register
