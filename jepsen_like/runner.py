@@ -400,9 +400,9 @@ def _member_reactions(history) -> list[str]:
 
 
 def _close_all(workers: list, timeout_s: float = 30.0) -> None:
-    """Close every worker's session at once: one kazoo ``stop`` can take a second or two after a
-    fault (its connection thread finishes a retry first), and closing ten in turn added 15 s to a
-    six-second run. Bounded: a close that hangs is left to its daemon thread."""
+    """Close every worker's session at once: one kazoo ``stop`` took one to two seconds after a
+    fault here, and closing ten in turn added 15 s to a six-second run. Bounded: a close that
+    hangs is left to its daemon thread."""
     threads = [threading.Thread(target=worker.close, daemon=True) for worker in workers if worker.client is not None]
     for thread in threads:
         thread.start()
