@@ -574,10 +574,21 @@ class ClientSession:
         self._conn = None
         self.session_id = 0
         self.passwd = b"\0" * 16
+        # Each watcher once (equal watchers are one, as when registering), in registration order;
+        # a set keeps thousands cheap, a list scan takes the rare unhashable watcher.
         dropped: list = []
+        seen: set = set()
         for table in self._watches.values():
             for watchers in table.values():
-                dropped.extend(w for w in watchers if w not in dropped)
+                for watcher in watchers:
+                    try:
+                        if watcher in seen:
+                            continue
+                        seen.add(watcher)
+                    except TypeError:
+                        if watcher in dropped:
+                            continue
+                    dropped.append(watcher)
             table.clear()
         self._fail_queued(Err.SESSION_EXPIRED)
         self._set_state(State.LOST)

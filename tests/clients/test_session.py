@@ -277,6 +277,35 @@ def test_expiry_means_lost_watches_dropped_and_told_then_a_new_session():
     assert StateChanged(State.LOST, State.CONNECTED) in outputs
 
 
+class _Unhashable:
+    __hash__ = None
+
+    def __call__(self, event):
+        pass
+
+
+def test_expiry_tells_each_watcher_once_hashable_or_not():
+    session = new_session()
+    server, *_ = connect(session, 0.0)
+    watchers = [object(), _Unhashable()]
+    for path in ("/a", "/b"):            # each watcher on two nodes: told once
+        for watcher in watchers:
+            session.submit(0.0, OpCode.GET_DATA, GetDataRequest(path, True),
+                           WatchRegistration(WatchKind.DATA, watcher))
+    for get in server.take_writes(session.pop_outputs()):
+        server.answer(0.1, server.codec.reply(get.xid, 3, 0, GetDataResponse(b"", STAT)))
+    session.connection_lost(1.0, server.conn_id)
+    session.pop_outputs()
+    session.tick(session.next_deadline())
+    (target,) = [o for o in session.pop_outputs() if isinstance(o, ConnectTo)]
+    server2 = FakeServerEnd(session, target.conn_id)
+    session.connection_made(1.0, target.conn_id)
+    server2.take_writes(session.pop_outputs())
+    outputs = server2.answer(1.1, server2.codec.connect_response(ConnectResponse(0, 0, 0, b"", False)))
+    (told,) = [o for o in outputs if isinstance(o, WatchFired)]
+    assert told == WatchFired(WatchedEvent("NONE", "LOST", None), tuple(watchers))
+
+
 def test_auth_is_replayed_on_every_connection():
     session = new_session()
     session.add_auth(0.0, "digest", b"u:p")
