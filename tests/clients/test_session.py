@@ -258,12 +258,7 @@ def test_expiry_means_lost_watches_dropped_and_told_then_a_new_session():
     session.connection_lost(1.0, server.conn_id)
     session.pop_outputs()
     queued = session.submit(1.0, OpCode.GET_DATA, GetDataRequest("/d", False))
-    session.tick(session.next_deadline())
-    (target,) = [o for o in session.pop_outputs() if isinstance(o, ConnectTo)]
-    server2 = FakeServerEnd(session, target.conn_id)
-    session.connection_made(1.0, target.conn_id)
-    server2.take_writes(session.pop_outputs())
-    outputs = server2.answer(1.1, server2.codec.connect_response(ConnectResponse(0, 0, 0, b"", False)))
+    _, _, outputs, _, target = connect(session, 1.1, session_id=0, timeout_ms=0)   # expired
     assert Completed(queued, Err.SESSION_EXPIRED, None) in outputs
     assert StateChanged(State.SUSPENDED, State.LOST) in outputs
     assert Disconnect(target.conn_id) in outputs
@@ -295,13 +290,7 @@ def test_expiry_tells_each_watcher_once_hashable_or_not():
     for get in server.take_writes(session.pop_outputs()):
         server.answer(0.1, server.codec.reply(get.xid, 3, 0, GetDataResponse(b"", STAT)))
     session.connection_lost(1.0, server.conn_id)
-    session.pop_outputs()
-    session.tick(session.next_deadline())
-    (target,) = [o for o in session.pop_outputs() if isinstance(o, ConnectTo)]
-    server2 = FakeServerEnd(session, target.conn_id)
-    session.connection_made(1.0, target.conn_id)
-    server2.take_writes(session.pop_outputs())
-    outputs = server2.answer(1.1, server2.codec.connect_response(ConnectResponse(0, 0, 0, b"", False)))
+    _, _, outputs, _, _ = connect(session, 1.1, session_id=0, timeout_ms=0)   # expired
     (told,) = [o for o in outputs if isinstance(o, WatchFired)]
     assert told == WatchFired(WatchedEvent("NONE", "LOST", None), tuple(watchers))
 
