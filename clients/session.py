@@ -214,6 +214,23 @@ class _Request(NamedTuple):
 _INTERNAL = -1  # request_id of SetWatches / auth: their replies are not reported as Completed
 
 
+def _each_once(watchers) -> tuple:
+    """The watchers in first-seen order, equal ones once (as registration keeps them): a set keeps
+    thousands cheap (an expiry drops every watch at once), a list scan takes an unhashable one."""
+    once: list = []
+    seen: set = set()
+    for watcher in watchers:
+        try:
+            if watcher in seen:
+                continue
+            seen.add(watcher)
+        except TypeError:
+            if watcher in once:
+                continue
+        once.append(watcher)
+    return tuple(once)
+
+
 class ClientSession:
     """The session state machine; see the module docstring for the inputs and outputs."""
 
@@ -574,21 +591,8 @@ class ClientSession:
         self._conn = None
         self.session_id = 0
         self.passwd = b"\0" * 16
-        # Each watcher once (equal watchers are one, as when registering), in registration order;
-        # a set keeps thousands cheap, a list scan takes the rare unhashable watcher.
-        dropped: list = []
-        seen: set = set()
+        dropped = _each_once(w for table in self._watches.values() for ws in table.values() for w in ws)
         for table in self._watches.values():
-            for watchers in table.values():
-                for watcher in watchers:
-                    try:
-                        if watcher in seen:
-                            continue
-                        seen.add(watcher)
-                    except TypeError:
-                        if watcher in dropped:
-                            continue
-                    dropped.append(watcher)
             table.clear()
         self._fail_queued(Err.SESSION_EXPIRED)
         self._set_state(State.LOST)
@@ -596,7 +600,7 @@ class ClientSession:
             # Every watch died with the session: tell each watcher once, after the state listeners
             # (kazoo's order; Java delivers Expired to every watcher too), so code waiting on a
             # watch alone does not wait forever.
-            self._outputs.append(WatchFired(WatchedEvent("NONE", State.LOST.value, None), tuple(dropped)))
+            self._outputs.append(WatchFired(WatchedEvent("NONE", State.LOST.value, None), dropped))
         self._conn_id += 1
         self._reconnect_at = now
 
@@ -711,12 +715,10 @@ class ClientSession:
         event = notification.event
         path = event.path
         tables = self._watches
-        fired: list = []
+        fired: list = []   # may repeat a watcher: _each_once below
 
         def take(kind: WatchKind) -> None:
-            for watcher in tables[kind].pop(path, ()):
-                if watcher not in fired:
-                    fired.append(watcher)
+            fired.extend(tables[kind].pop(path, ()))
 
         event_type = event.type
         if event_type in (EventType.NODE_CREATED, EventType.NODE_DATA_CHANGED):
@@ -728,14 +730,12 @@ class ClientSession:
             take(WatchKind.DATA)
             take(WatchKind.EXIST)
             take(WatchKind.CHILD)
-        for watcher in tables[WatchKind.PERSISTENT].get(path, ()):
-            if watcher not in fired:
-                fired.append(watcher)
+        fired.extend(tables[WatchKind.PERSISTENT].get(path, ()))
         if event_type != EventType.NODE_CHILDREN_CHANGED:  # recursive watches skip child events
             for watched, watchers in tables[WatchKind.PERSISTENT_RECURSIVE].items():
                 if path == watched or path.startswith(watched.rstrip("/") + "/"):
-                    fired.extend(w for w in watchers if w not in fired)
+                    fired.extend(watchers)
         if fired:
             watched_event = WatchedEvent(EVENT_TYPE_NAMES.get(event_type, "NONE"), self.state.value,
                                          self.client_path(path))
-            self._outputs.append(WatchFired(watched_event, tuple(fired)))
+            self._outputs.append(WatchFired(watched_event, _each_once(fired)))
